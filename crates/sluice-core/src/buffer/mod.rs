@@ -1,0 +1,47 @@
+//! The buffered output engine: every Fluentd output is buffered, and this is where data is kept safe.
+//!
+//! An output implements [`ChunkWriter`] (how to write one chunk); [`BufferedOutput`] does the rest:
+//! chunking by chunk keys, memory or file chunks, limits and overflow, flushing, retries with backoff,
+//! `<secondary>`, `@ERROR`, crash recovery and counters.
+mod chunk;
+
+pub use chunk::{Chunk, ChunkEvent, ChunkMetadata};
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// How writing a chunk failed. The engine decides what happens next from the variant.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    /// Temporary (5xx, 429, timeout, connection refused): the whole chunk is retried with backoff.
+    /// `after` overrides the next wait (an HTTP `Retry-After`).
+    #[error("{message}")]
+    Retryable { message: String, after: Option<Duration> },
+    /// Will never succeed (400, record too large, access denied): the chunk goes to `<secondary>` or
+    /// `@ERROR` at once instead of looping.
+    #[error("{message}")]
+    Unrecoverable { message: String },
+    /// Some entries failed. `retry` (entry indexes) are retried with backoff as a chunk of their own;
+    /// `rejected` go to `<secondary>`/`@ERROR` now; every other entry was delivered and is not resent.
+    #[error("{message}")]
+    Partial { message: String, retry: Vec<usize>, rejected: Vec<(usize, String)> },
+}
+
+impl WriteError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        WriteError::Retryable { message: message.into(), after: None }
+    }
+    pub fn unrecoverable(message: impl Into<String>) -> Self {
+        WriteError::Unrecoverable { message: message.into() }
+    }
+}
+
+/// The part of an output that knows its destination.
+#[async_trait]
+pub trait ChunkWriter: Send + Sync + 'static {
+    /// Write every entry of the chunk, or say which failed. Must not log record contents.
+    async fn write(&self, chunk: &Chunk) -> Result<(), WriteError>;
+
+    /// Called once when sluice stops, after the last write.
+    async fn close(&self) {}
+}

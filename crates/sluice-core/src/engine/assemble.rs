@@ -1,0 +1,162 @@
+use super::Engine;
+use crate::config::{ConfigError, Diagnostics, Element};
+use crate::pattern::TagMatcher;
+use crate::plugin::{BuildCtx, Emitter, EofTracker, Registry, Shutdown, SystemConfig};
+use crate::router::{Pipeline, Router, RouterHandle, Step, ROOT_LABEL};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The outcome of checking a configuration: the engine when there were no errors, and every diagnostic.
+pub struct Assembled {
+    pub engine: Option<Engine>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Directives that Fluentd accepts and sluice does not run.
+const UNSUPPORTED_DIRECTIVES: &[(&str, &str)] = &[(
+    "worker",
+    "sluice runs one process with several threads; remove <worker> and keep its contents at top level",
+)];
+
+fn system_config(root: &Element) -> SystemConfig {
+    let mut sys = SystemConfig { hostname: crate::util::hostname(), ..Default::default() };
+    if let Some(s) = root.section("system") {
+        sys.root_dir = s.get("root_dir").map(Into::into);
+        sys.log_level = s.get("log_level").map(str::to_string);
+        // Parameters sluice reads elsewhere or that have no meaning for it are accepted quietly.
+        s.mark_all_used();
+    }
+    sys
+}
+
+/// Build every plugin of `root` and wire the router. With `dry_run` nothing is started and builders must
+/// not touch the outside world.
+pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assembled {
+    let mut diag = Diagnostics::default();
+    let handle = RouterHandle::new();
+    let base = BuildCtx {
+        registry: registry.clone(),
+        router: handle.clone(),
+        label: Arc::from(ROOT_LABEL),
+        system: Arc::new(system_config(root)),
+        shutdown: Shutdown::new(),
+        eof: EofTracker::default(),
+        dry_run,
+    };
+
+    let mut inputs = Vec::new();
+    let mut pipelines = Vec::new();
+    let mut root_steps = Vec::new();
+    let mut label_names = HashSet::new();
+    let mut label_refs: Vec<(String, ConfigError)> = Vec::new();
+
+    for el in &root.children {
+        match el.name.as_str() {
+            "source" => {
+                let label = el.get("@label").unwrap_or(ROOT_LABEL).to_string();
+                if el.has("@label") {
+                    label_refs.push((label.clone(), el.error_at("@label", format!("no <label {label}> is defined"))));
+                }
+                match registry.build_input(el, &base) {
+                    Ok(i) => {
+                        let name = el.plugin_id().or(el.plugin_type()).unwrap_or("input").to_string();
+                        inputs.push((i, Emitter::new(handle.clone(), Arc::from(label.as_str())), name));
+                    }
+                    Err(e) => diag.error(e),
+                }
+            }
+            "filter" | "match" => {
+                if let Some(step) = build_step(el, &base, &mut diag, &mut label_refs) {
+                    root_steps.push(step);
+                }
+            }
+            "label" => {
+                let name = el.arg.trim().to_string();
+                if name.is_empty() || !name.starts_with('@') {
+                    diag.error(el.error(format!("label name {name:?} must start with '@'")).with_hint("write <label @NAME>"));
+                    continue;
+                }
+                if !label_names.insert(name.clone()) {
+                    diag.error(el.error(format!("label {name} is defined twice")));
+                    continue;
+                }
+                let ctx = BuildCtx { label: Arc::from(name.as_str()), ..base.clone() };
+                let mut steps = Vec::new();
+                for c in &el.children {
+                    match c.name.as_str() {
+                        "filter" | "match" => {
+                            if let Some(s) = build_step(c, &ctx, &mut diag, &mut label_refs) {
+                                steps.push(s);
+                            }
+                        }
+                        other => diag.error(
+                            c.error(format!("<{other}> is not allowed inside <label>"))
+                                .with_hint("a label holds <filter> and <match> directives"),
+                        ),
+                    }
+                }
+                pipelines.push(Pipeline::new(name, steps));
+            }
+            "system" => {}
+            other => {
+                let hint = UNSUPPORTED_DIRECTIVES
+                    .iter()
+                    .find(|(n, _)| *n == other)
+                    .map(|(_, h)| h.to_string())
+                    .unwrap_or_else(|| "top-level directives are <source>, <filter>, <match>, <label> and <system>".into());
+                diag.error(el.error(format!("unknown directive <{other}>")).with_hint(hint));
+            }
+        }
+    }
+    for (label, err) in label_refs {
+        if label != ROOT_LABEL && !label_names.contains(&label) {
+            diag.error(err);
+        }
+    }
+    for a in root.unused_attrs() {
+        diag.warn(ConfigError::at(&a.loc, format!("parameter '{}' is not used", a.key)));
+    }
+    pipelines.push(Pipeline::new(ROOT_LABEL, root_steps));
+    if diag.has_errors() {
+        return Assembled { engine: None, diagnostics: diag };
+    }
+    let router = Arc::new(Router::new(pipelines));
+    handle.set(&router);
+    let outputs = router.outputs();
+    Assembled { engine: Some(Engine { router, inputs, outputs, ctx: base }), diagnostics: diag }
+}
+
+fn build_step(
+    el: &Element,
+    ctx: &BuildCtx,
+    diag: &mut Diagnostics,
+    label_refs: &mut Vec<(String, ConfigError)>,
+) -> Option<Step> {
+    let matcher = match TagMatcher::new(el.arg.trim()) {
+        Ok(m) => m,
+        Err(e) => {
+            diag.error(el.error(e.to_string()));
+            return None;
+        }
+    };
+    if let Some(l) = el.get("@label") {
+        label_refs.push((l.to_string(), el.error_at("@label", format!("no <label {l}> is defined"))));
+    }
+    if el.name == "filter" {
+        match ctx.registry.build_filter(el, ctx) {
+            Ok(filter) => Some(Step::Filter { matcher, filter }),
+            Err(e) => {
+                diag.error(e);
+                None
+            }
+        }
+    } else {
+        match ctx.registry.build_output(el, ctx) {
+            Ok(output) => Some(Step::Match { matcher, output }),
+            Err(e) => {
+                diag.error(e);
+                None
+            }
+        }
+    }
+}

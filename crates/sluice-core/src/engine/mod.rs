@@ -1,0 +1,87 @@
+//! Turns a parsed configuration into a running pipeline: builds every plugin, wires labels into the
+//! router, starts outputs and inputs, and stops them in order.
+mod assemble;
+
+pub use assemble::{assemble, Assembled};
+
+use crate::plugin::{BuildCtx, Emitter, Input, Output};
+use crate::router::Router;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A configuration that has been checked and built, ready to run.
+pub struct Engine {
+    pub router: Arc<Router>,
+    pub(crate) inputs: Vec<(Box<dyn Input>, Emitter, String)>,
+    pub(crate) outputs: Vec<Arc<dyn Output>>,
+    pub ctx: BuildCtx,
+}
+
+/// How long inputs get to stop before outputs are flushed anyway.
+const INPUT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Engine {
+    /// Run until the shutdown signal fires (or every `exit_on_eof` input is done), then stop inputs first,
+    /// outputs last, so everything read is flushed (per each buffer's `flush_at_shutdown`).
+    pub async fn run(self) -> Result<(), crate::plugin::PluginError> {
+        let Engine { router, inputs, outputs, ctx } = self;
+        for o in &outputs {
+            o.start().await?;
+        }
+        let mut tasks = Vec::new();
+        for (input, emitter, name) in inputs {
+            let ctx = ctx.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = input.run(emitter, ctx).await {
+                    tracing::error!(input = %name, error = %e, "input stopped with an error");
+                }
+            }));
+        }
+        let eof = ctx.eof.clone();
+        tokio::select! {
+            _ = ctx.shutdown.wait() => {}
+            _ = eof.wait_all() => {
+                tracing::info!("every exit_on_eof input reached the end of its files; stopping");
+            }
+        }
+        ctx.shutdown.trigger();
+        let stop_inputs = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(INPUT_STOP_TIMEOUT, stop_inputs).await.is_err() {
+            tracing::warn!("inputs did not stop within {:?}; flushing outputs anyway", INPUT_STOP_TIMEOUT);
+        }
+        for o in &outputs {
+            o.shutdown().await;
+        }
+        drop(router);
+        Ok(())
+    }
+
+    /// Flush every buffer now (SIGUSR1).
+    pub fn flush_all(&self) {
+        for o in &self.outputs {
+            o.flush_now();
+        }
+    }
+
+    /// A handle to flush outputs from a signal handler while `run` owns the engine.
+    pub fn flusher(&self) -> Flusher {
+        Flusher { outputs: self.outputs.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct Flusher {
+    outputs: Vec<Arc<dyn Output>>,
+}
+
+impl Flusher {
+    pub fn flush_all(&self) {
+        for o in &self.outputs {
+            o.flush_now();
+        }
+    }
+}

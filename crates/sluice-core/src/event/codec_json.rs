@@ -1,0 +1,261 @@
+//! JSON decoding straight into [`Value`] (no intermediate `serde_json::Value`) and a fast encoder whose
+//! output matches Ruby's `JSON.generate` (non-ASCII kept as is, `/` not escaped).
+use super::value::{Map, Str, Value};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JsonError {
+    #[error("invalid JSON: {0}")]
+    Syntax(#[from] serde_json::Error),
+    #[error("JSON value is not an object")]
+    NotAnObject,
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(match i64::try_from(v) {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::UInt(v),
+        })
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(Str::from(v)))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(Str::from(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+        while let Some(v) = seq.next_element_seed(ValueSeed)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        Ok(Value::Map(read_map(&mut access)?))
+    }
+}
+
+fn read_map<'de, A: MapAccess<'de>>(access: &mut A) -> Result<Map, A::Error> {
+    let mut map = Map::with_capacity(access.size_hint().unwrap_or(8));
+    while let Some(key) = access.next_key_seed(KeySeed)? {
+        let v = access.next_value_seed(ValueSeed)?;
+        map.insert(key, v);
+    }
+    Ok(map)
+}
+
+struct ValueSeed;
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct KeySeed;
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Str;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Str, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Str;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Str, E> {
+                Ok(Str::from(v))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Parse one JSON value.
+pub fn parse_json_value(input: &[u8]) -> Result<Value, JsonError> {
+    let mut de = serde_json::Deserializer::from_slice(input);
+    let v = ValueSeed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+/// Parse a JSON object into a record.
+pub fn parse_json_map(input: &[u8]) -> Result<Map, JsonError> {
+    match parse_json_value(input)? {
+        Value::Map(m) => Ok(m),
+        _ => Err(JsonError::NotAnObject),
+    }
+}
+
+/// Append `v` as compact JSON.
+pub fn write_json(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Int(i) => {
+            let mut b = itoa_buf();
+            out.extend_from_slice(fmt_i64(*i, &mut b));
+        }
+        Value::UInt(u) => out.extend_from_slice(u.to_string().as_bytes()),
+        Value::Float(f) => write_float(*f, out),
+        Value::Str(s) => write_json_str(s.as_bytes(), out),
+        Value::Bytes(b) => write_json_str(String::from_utf8_lossy(b).as_bytes(), out),
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, v) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(v, out);
+            }
+            out.push(b']');
+        }
+        Value::Map(m) => write_json_map(m, out),
+    }
+}
+
+/// Append a record as a compact JSON object.
+pub fn write_json_map(m: &Map, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(k.as_bytes(), out);
+        out.push(b':');
+        write_json(v, out);
+    }
+    out.push(b'}');
+}
+
+fn write_float(f: f64, out: &mut Vec<u8>) {
+    if !f.is_finite() {
+        // JSON has no NaN/Infinity; Ruby's generator raises, we degrade to null rather than drop the record.
+        out.extend_from_slice(b"null");
+    } else if f.fract() == 0.0 && f.abs() < 1e16 {
+        out.extend_from_slice(format!("{f:.1}").as_bytes());
+    } else {
+        out.extend_from_slice(format!("{f}").as_bytes());
+    }
+}
+
+fn itoa_buf() -> [u8; 20] {
+    [0u8; 20]
+}
+
+fn fmt_i64(i: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let neg = i < 0;
+    let mut n = i.unsigned_abs();
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if neg {
+        // i64::MIN has 19 digits + sign = 20 bytes, which fits.
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    &buf[pos..]
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Append a JSON string literal. Bytes that need no escape are copied in runs.
+pub fn write_json_str(s: &[u8], out: &mut Vec<u8>) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        if !needs_escape(b) {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_order_and_types() {
+        let src = br#"{"b":1,"a":"x\n\"y","n":null,"f":2.5,"w":1.0,"arr":[true,false,-3],"m":{"k":"\u00e9"},"big":18446744073709551615}"#;
+        let m = parse_json_map(src).unwrap();
+        let keys: Vec<_> = m.keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["b", "a", "n", "f", "w", "arr", "m", "big"]);
+        assert_eq!(m.get("big"), Some(&Value::UInt(u64::MAX)));
+        let mut out = Vec::new();
+        write_json_map(&m, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"b":1,"a":"x\n\"y","n":null,"f":2.5,"w":1.0,"arr":[true,false,-3],"m":{"k":"é"},"big":18446744073709551615}"#
+        );
+    }
+
+    #[test]
+    fn rejects_non_objects_and_garbage() {
+        assert!(matches!(parse_json_map(b"[1]"), Err(JsonError::NotAnObject)));
+        assert!(parse_json_map(b"{\"a\":").is_err());
+        assert!(parse_json_map(b"{} trailing").is_err());
+        assert!(parse_json_map(b"").is_err());
+    }
+
+    #[test]
+    fn control_chars_are_escaped() {
+        let mut out = Vec::new();
+        write_json_str(b"a\x01b", &mut out);
+        assert_eq!(out, b"\"a\\u0001b\"");
+        let mut out = Vec::new();
+        write_json(&Value::Int(i64::MIN), &mut out);
+        assert_eq!(out, i64::MIN.to_string().as_bytes());
+    }
+}

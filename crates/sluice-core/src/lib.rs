@@ -1,0 +1,22 @@
+//! sluice core: the pieces every plugin stands on.
+//!
+//! * [`event`]: events, records and their values, and the codecs (JSON, msgpack) on the hot path.
+//! * [`config`]: Fluentd's configuration language, parsed into an [`config::Element`] tree.
+//! * [`pattern`]: Fluentd tag patterns (`*`, `**`, `{a,b}`).
+//! * [`accessor`]: record accessor syntax (`$.a.b`, `$['a'][0]`).
+//! * [`timefmt`]: Ruby-compatible strptime/strftime.
+//! * [`plugin`]: the input, filter, output, parser and formatter interfaces and the plugin registry.
+//! * [`router`]: Fluentd's routing (filters top to bottom, first `<match>` wins, labels).
+//! * [`buffer`]: the buffered output engine (chunks, flushing, retries, secondary).
+//! * [`engine`]: assembles a parsed configuration into running inputs, router and outputs.
+pub mod accessor;
+pub mod buffer;
+pub mod config;
+pub mod engine;
+pub mod event;
+pub mod metrics;
+pub mod pattern;
+pub mod plugin;
+pub mod router;
+pub mod timefmt;
+pub mod util;

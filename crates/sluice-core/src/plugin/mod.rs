@@ -1,0 +1,20 @@
+//! The plugin interfaces and the registry that maps `@type` names to builders.
+//!
+//! Adding a plugin is one file implementing one of these traits plus one `register_*` line.
+mod context;
+mod filter;
+mod formatter;
+mod input;
+mod output;
+mod parser;
+mod registry;
+
+pub use context::{BuildCtx, EofTracker, Shutdown, SystemConfig};
+pub use filter::{ErrorEvents, Filter};
+pub use formatter::Formatter;
+pub use input::{EmitError, Emitter, Input};
+pub use output::{Output, OutputMetrics, PluginError};
+pub use parser::{ParseError, Parsed, Parser};
+pub use registry::{
+    FilterBuilder, FormatterBuilder, InputBuilder, OutputBuilder, ParserBuilder, Registry,
+};

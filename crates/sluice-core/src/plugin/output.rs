@@ -1,0 +1,59 @@
+use super::EmitError;
+use crate::event::Events;
+use crate::metrics::Counter;
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+/// A runtime failure of a plugin (as opposed to a configuration error).
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Counters every output keeps; the monitoring work exports them.
+#[derive(Debug, Default)]
+pub struct OutputMetrics {
+    pub records_in: Counter,
+    pub records_written: Counter,
+    pub bytes_queued: Counter,
+    pub chunks_queued: Counter,
+    pub retries: Counter,
+    pub write_errors: Counter,
+    pub records_dropped: Counter,
+    pub records_to_secondary: Counter,
+    pub records_to_error_label: Counter,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl OutputMetrics {
+    pub fn set_last_error(&self, e: &str) {
+        *self.last_error.lock() = Some(e.to_string());
+    }
+}
+
+/// A `<match>`. The router hands it batches; what it does with them (write at once, or buffer and flush
+/// later) is its own business. Buffered outputs get all of this from [`crate::buffer::BufferedOutput`].
+#[async_trait]
+pub trait Output: Send + Sync {
+    /// Accept a batch. An error means the batch was not taken (the input keeps it and retries).
+    fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError>;
+
+    /// Start background work (flush threads). Called once, before the first emit.
+    async fn start(&self) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// Stop: flush what `flush_at_shutdown` asks for, then return.
+    async fn shutdown(&self) {}
+
+    /// Flush every buffer now (SIGUSR1).
+    fn flush_now(&self) {}
+
+    fn metrics(&self) -> Option<Arc<OutputMetrics>> {
+        None
+    }
+}

@@ -1,0 +1,168 @@
+use super::{BuildCtx, Filter, Formatter, Input, Output, Parser};
+use crate::config::{ConfigError, Element};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub type InputBuilder = fn(&Element, &BuildCtx) -> Result<Box<dyn Input>, ConfigError>;
+pub type FilterBuilder = fn(&Element, &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError>;
+pub type OutputBuilder = fn(&Element, &BuildCtx) -> Result<Arc<dyn Output>, ConfigError>;
+pub type ParserBuilder = fn(&Element, &BuildCtx) -> Result<Box<dyn Parser>, ConfigError>;
+pub type FormatterBuilder = fn(&Element, &BuildCtx) -> Result<Arc<dyn Formatter>, ConfigError>;
+
+/// Maps `@type` names to builders, one table per plugin kind.
+#[derive(Default)]
+pub struct Registry {
+    inputs: BTreeMap<&'static str, InputBuilder>,
+    filters: BTreeMap<&'static str, FilterBuilder>,
+    outputs: BTreeMap<&'static str, OutputBuilder>,
+    parsers: BTreeMap<&'static str, ParserBuilder>,
+    formatters: BTreeMap<&'static str, FormatterBuilder>,
+}
+
+fn lookup<'a, B: Copy>(
+    table: &'a BTreeMap<&'static str, B>,
+    kind: &str,
+    section: &Element,
+    default: Option<&'a str>,
+) -> Result<(B, String), ConfigError> {
+    let name = match section.plugin_type().or(default) {
+        Some(n) => n.to_string(),
+        None => {
+            return Err(section
+                .error(format!("<{}> has no @type", section.name))
+                .with_hint(format!("add '@type NAME'; known {kind} plugins: {}", known(table))))
+        }
+    };
+    match table.get(name.as_str()) {
+        Some(b) => Ok((*b, name)),
+        None => Err(section
+            .error_at("@type", format!("unknown {kind} plugin '{name}'"))
+            .with_hint(format!("known {kind} plugins: {}", known(table)))),
+    }
+}
+
+fn known<B>(table: &BTreeMap<&'static str, B>) -> String {
+    table.keys().copied().collect::<Vec<_>>().join(", ")
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register_input(&mut self, name: &'static str, b: InputBuilder) {
+        self.inputs.insert(name, b);
+    }
+    pub fn register_filter(&mut self, name: &'static str, b: FilterBuilder) {
+        self.filters.insert(name, b);
+    }
+    pub fn register_output(&mut self, name: &'static str, b: OutputBuilder) {
+        self.outputs.insert(name, b);
+    }
+    pub fn register_parser(&mut self, name: &'static str, b: ParserBuilder) {
+        self.parsers.insert(name, b);
+    }
+    pub fn register_formatter(&mut self, name: &'static str, b: FormatterBuilder) {
+        self.formatters.insert(name, b);
+    }
+
+    pub fn has_output(&self, name: &str) -> bool {
+        self.outputs.contains_key(name)
+    }
+
+    pub fn build_input(&self, s: &Element, ctx: &BuildCtx) -> Result<Box<dyn Input>, ConfigError> {
+        let (b, _) = lookup(&self.inputs, "input", s, None)?;
+        b(s, ctx)
+    }
+
+    pub fn build_filter(&self, s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError> {
+        let (b, _) = lookup(&self.filters, "filter", s, None)?;
+        b(s, ctx)
+    }
+
+    pub fn build_output(&self, s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
+        let (b, _) = lookup(&self.outputs, "output", s, None)?;
+        b(s, ctx)
+    }
+
+    /// Build the parser of `section` (a `<parse>`), with `default` when it names no `@type`.
+    pub fn build_parser(
+        &self,
+        section: &Element,
+        default: Option<&str>,
+        ctx: &BuildCtx,
+    ) -> Result<Box<dyn Parser>, ConfigError> {
+        let (b, _) = lookup(&self.parsers, "parser", section, default)?;
+        b(section, ctx)
+    }
+
+    /// The parser a plugin declares: its `<parse>` section, or the v0.12 style `format` parameter
+    /// on the plugin itself, or `default`.
+    pub fn parser_of(
+        &self,
+        plugin: &Element,
+        default: &str,
+        ctx: &BuildCtx,
+    ) -> Result<Box<dyn Parser>, ConfigError> {
+        if let Some(p) = plugin.section("parse") {
+            return self.build_parser(p, Some(default), ctx);
+        }
+        if let Some(fmt) = plugin.get("format") {
+            let mut p = plugin.clone();
+            p.name = "parse".into();
+            p.set("@type", fmt, plugin.loc_of("format").clone());
+            return self.build_parser(&p, None, ctx);
+        }
+        let mut p = Element::new("parse", "", plugin.loc.clone());
+        p.set("@type", default, plugin.loc.clone());
+        self.build_parser(&p, None, ctx)
+    }
+
+    pub fn build_formatter(
+        &self,
+        section: &Element,
+        default: Option<&str>,
+        ctx: &BuildCtx,
+    ) -> Result<Arc<dyn Formatter>, ConfigError> {
+        let (b, _) = lookup(&self.formatters, "formatter", section, default)?;
+        b(section, ctx)
+    }
+
+    /// The formatter a plugin declares with `<format>` (or v0.12 `format`), or `default`.
+    pub fn formatter_of(
+        &self,
+        plugin: &Element,
+        default: &str,
+        ctx: &BuildCtx,
+    ) -> Result<Arc<dyn Formatter>, ConfigError> {
+        if let Some(f) = plugin.section("format") {
+            return self.build_formatter(f, Some(default), ctx);
+        }
+        let mut f = Element::new("format", "", plugin.loc.clone());
+        let ty = plugin.get("format").unwrap_or(default).to_string();
+        f.set("@type", ty, plugin.loc.clone());
+        // v0.12-style formatter parameters live on the plugin itself.
+        for a in &plugin.attrs {
+            if !a.key.starts_with('@') && a.key != "format" {
+                f.attrs.push(a.clone());
+            }
+        }
+        let r = self.build_formatter(&f, None, ctx);
+        for fa in f.attrs.iter().filter(|fa| fa.used.get()) {
+            if let Some(a) = plugin.attrs.iter().find(|a| a.key == fa.key) {
+                a.used.set(true);
+            }
+        }
+        r
+    }
+
+    pub fn input_names(&self) -> Vec<&'static str> {
+        self.inputs.keys().copied().collect()
+    }
+    pub fn output_names(&self) -> Vec<&'static str> {
+        self.outputs.keys().copied().collect()
+    }
+    pub fn filter_names(&self) -> Vec<&'static str> {
+        self.filters.keys().copied().collect()
+    }
+}

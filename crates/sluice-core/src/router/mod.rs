@@ -1,0 +1,183 @@
+//! Fluentd's routing. Within a label, a batch passes every matching `<filter>` top to bottom and stops at
+//! the first matching `<match>`. The route for a tag is computed once and cached.
+use crate::event::{Event, Events};
+use crate::metrics::RouterMetrics;
+use crate::pattern::TagMatcher;
+use crate::plugin::{EmitError, ErrorEvents, Filter, Output};
+use crate::util::RateLimiter;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+pub const ROOT_LABEL: &str = "@ROOT";
+pub const ERROR_LABEL: &str = "@ERROR";
+const ROUTE_CACHE_MAX: usize = 8192;
+
+pub enum Step {
+    Filter { matcher: TagMatcher, filter: Arc<dyn Filter> },
+    Match { matcher: TagMatcher, output: Arc<dyn Output> },
+}
+
+/// The resolved path of one tag through a label.
+struct Route {
+    filters: Vec<Arc<dyn Filter>>,
+    output: Option<Arc<dyn Output>>,
+}
+
+/// The directives of one label, in file order.
+pub struct Pipeline {
+    name: String,
+    steps: Vec<Step>,
+    cache: RwLock<HashMap<Box<str>, Arc<Route>>>,
+}
+
+impl Pipeline {
+    pub fn new(name: impl Into<String>, steps: Vec<Step>) -> Self {
+        Pipeline { name: name.into(), steps, cache: RwLock::new(HashMap::new()) }
+    }
+
+    fn route(&self, tag: &str) -> Arc<Route> {
+        if let Some(r) = self.cache.read().get(tag) {
+            return r.clone();
+        }
+        let mut filters = Vec::new();
+        let mut output = None;
+        for step in &self.steps {
+            match step {
+                Step::Filter { matcher, filter } if matcher.matches(tag) => filters.push(filter.clone()),
+                Step::Match { matcher, output: o } if matcher.matches(tag) => {
+                    output = Some(o.clone());
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let route = Arc::new(Route { filters, output });
+        let mut cache = self.cache.write();
+        // Tags can be unbounded (tags made from record content): cap the cache rather than grow forever.
+        if cache.len() >= ROUTE_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(tag.into(), route.clone());
+        route
+    }
+
+    pub fn outputs(&self) -> impl Iterator<Item = &Arc<dyn Output>> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::Match { output, .. } => Some(output),
+            _ => None,
+        })
+    }
+}
+
+pub struct Router {
+    labels: HashMap<String, Pipeline>,
+    pub metrics: RouterMetrics,
+    warn_limiter: RateLimiter,
+}
+
+impl Router {
+    pub fn new(labels: Vec<Pipeline>) -> Self {
+        Router {
+            labels: labels.into_iter().map(|p| (p.name.clone(), p)).collect(),
+            metrics: RouterMetrics::default(),
+            warn_limiter: RateLimiter::new(Duration::from_secs(60)),
+        }
+    }
+
+    pub fn has_label(&self, label: &str) -> bool {
+        self.labels.contains_key(label)
+    }
+
+    /// Every output in every label (for start, shutdown and flush).
+    pub fn outputs(&self) -> Vec<Arc<dyn Output>> {
+        self.labels.values().flat_map(|p| p.outputs().cloned()).collect()
+    }
+
+    pub fn emit_to_label(&self, label: &str, tag: &str, mut events: Events) -> Result<(), EmitError> {
+        let Some(pipeline) = self.labels.get(label) else {
+            // Checked at start-up; reaching here means a plugin named a label that does not exist.
+            self.metrics.unmatched_records.add(events.len() as u64);
+            if let Some(n) = self.warn_limiter.check(label) {
+                tracing::warn!(label, tag, suppressed = n, "no such label; events dropped");
+            }
+            return Ok(());
+        };
+        let route = pipeline.route(tag);
+        let mut errors = ErrorEvents::default();
+        for f in &route.filters {
+            f.filter(tag, &mut events, &mut errors);
+            if events.is_empty() {
+                break;
+            }
+        }
+        if !errors.is_empty() {
+            self.emit_errors(label, tag, errors);
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        match &route.output {
+            Some(o) => o.emit(tag, events),
+            None => {
+                self.metrics.unmatched_records.add(events.len() as u64);
+                if let Some(n) = self.warn_limiter.check(tag) {
+                    tracing::warn!(tag, label, suppressed = n, "no patterns matched tag; events dropped");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Events a plugin rejected go to `@ERROR` if it exists; otherwise they are counted and logged by
+    /// reason only (never their content, which may hold personal data).
+    pub fn emit_errors(&self, from_label: &str, tag: &str, errors: ErrorEvents) {
+        let n = errors.events.len() as u64;
+        self.metrics.error_records.add(n);
+        if from_label != ERROR_LABEL && self.has_label(ERROR_LABEL) {
+            let events: Vec<Event> = errors.events.into_iter().map(|(e, _)| e).collect();
+            if let Err(e) = self.emit_to_label(ERROR_LABEL, tag, events) {
+                self.metrics.error_records_dropped.add(n);
+                tracing::error!(tag, error = %e, records = n, "could not route error events to @ERROR; dropped");
+            }
+            return;
+        }
+        self.metrics.error_records_dropped.add(n);
+        let reason = errors.events.first().map(|(_, r)| r.as_str()).unwrap_or("");
+        if let Some(s) = self.warn_limiter.check(&format!("error:{tag}")) {
+            tracing::warn!(tag, records = n, reason, suppressed = s, "error events dropped (no <label @ERROR>)");
+        }
+    }
+}
+
+/// A late-bound reference to the router: outputs are built before the router that contains them.
+#[derive(Clone, Default)]
+pub struct RouterHandle(Arc<OnceLock<Weak<Router>>>);
+
+impl RouterHandle {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set(&self, router: &Arc<Router>) {
+        let _ = self.0.set(Arc::downgrade(router));
+    }
+
+    pub fn get(&self) -> Option<Arc<Router>> {
+        self.0.get().and_then(Weak::upgrade)
+    }
+
+    pub fn emit_to_label(&self, label: &str, tag: &str, events: Events) -> Result<(), EmitError> {
+        match self.get() {
+            Some(r) => r.emit_to_label(label, tag, events),
+            None => Err(EmitError::ShuttingDown),
+        }
+    }
+
+    pub fn emit_errors(&self, label: &str, tag: &str, errors: ErrorEvents) {
+        if let Some(r) = self.get() {
+            r.emit_errors(label, tag, errors);
+        }
+    }
+}

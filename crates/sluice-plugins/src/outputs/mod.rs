@@ -1,0 +1,18 @@
+//! Outputs (`<match>`).
+mod copy;
+mod file;
+mod null;
+mod relabel;
+pub mod rewrite_tag_filter;
+mod stdout;
+
+use sluice_core::plugin::Registry;
+
+pub fn register(reg: &mut Registry) {
+    reg.register_output("stdout", stdout::build);
+    reg.register_output("null", null::build);
+    reg.register_output("copy", copy::build);
+    reg.register_output("relabel", relabel::build);
+    reg.register_output("file", file::build);
+    reg.register_output("rewrite_tag_filter", rewrite_tag_filter::build);
+}

@@ -1,0 +1,41 @@
+//! `stdout`: prints each event (`TIME TAG: RECORD` by default), unbuffered as in Fluentd.
+use sluice_core::config::{ConfigError, Element};
+use sluice_core::event::Events;
+use sluice_core::plugin::{BuildCtx, EmitError, Formatter, Output, OutputMetrics};
+use std::io::Write;
+use std::sync::Arc;
+
+pub struct Stdout {
+    formatter: Arc<dyn Formatter>,
+    metrics: Arc<OutputMetrics>,
+}
+
+pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
+    let formatter = ctx.registry.formatter_of(s, "stdout", ctx)?;
+    if let Some(b) = s.section("buffer") {
+        b.mark_all_used();
+    }
+    Ok(Arc::new(Stdout { formatter, metrics: Arc::default() }))
+}
+
+impl Output for Stdout {
+    fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
+        let mut buf = Vec::with_capacity(events.len() * 128);
+        for e in &events {
+            self.formatter.format(tag, e.time, &e.record, &mut buf);
+            if buf.last() != Some(&b'\n') {
+                buf.push(b'\n');
+            }
+        }
+        self.metrics.records_in.add(events.len() as u64);
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(&buf).and_then(|_| out.flush()) {
+            self.metrics.write_errors.inc();
+            self.metrics.set_last_error(&e.to_string());
+        }
+        Ok(())
+    }
+    fn metrics(&self) -> Option<Arc<OutputMetrics>> {
+        Some(self.metrics.clone())
+    }
+}

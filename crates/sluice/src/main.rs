@@ -1,0 +1,100 @@
+//! The `sluice` command: Fluentd's command line where it matters (`-c`, `--dry-run`, `-v`, `-q`).
+mod cli;
+mod logging;
+mod registry;
+
+use anyhow::Context;
+use clap::Parser;
+use sluice_core::config::{self, Diagnostics};
+use sluice_core::engine;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    if let Err(e) = logging::init(&args) {
+        eprintln!("sluice: {e:#}");
+        return ExitCode::from(2);
+    }
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("sluice: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_diagnostics(d: &Diagnostics) {
+    for w in &d.warnings {
+        tracing::warn!("{w}");
+    }
+    for e in &d.errors {
+        eprintln!("error: {e}");
+    }
+}
+
+fn run(args: cli::Args) -> anyhow::Result<ExitCode> {
+    let root = match config::parse_file(&args.config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let registry = Arc::new(registry::build());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.workers.max(1))
+        .thread_name("sluice")
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    // Builders may spawn tasks (e.g. token refreshers), so assemble inside the runtime.
+    let assembled = runtime.block_on(async { engine::assemble(&root, registry, args.dry_run) });
+    print_diagnostics(&assembled.diagnostics);
+    let Some(engine) = assembled.engine else {
+        eprintln!(
+            "sluice: the configuration has {} error(s); nothing was started",
+            assembled.diagnostics.errors.len()
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    if args.dry_run {
+        println!("sluice: configuration {} is valid (dry run)", args.config.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let result = runtime.block_on(async move {
+        let shutdown = engine.ctx.shutdown.clone();
+        let flusher = engine.flusher();
+        tokio::spawn(handle_signals(shutdown, flusher));
+        tracing::info!(config = %args.config.display(), "sluice started");
+        engine.run().await
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result.context("sluice stopped with an error")?;
+    tracing::info!("sluice stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(unix)]
+async fn handle_signals(shutdown: sluice_core::plugin::Shutdown, flusher: engine::Flusher) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); shutdown.trigger(); }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); shutdown.trigger(); }
+            _ = usr1.recv() => { tracing::info!("SIGUSR1: flushing every buffer"); flusher.flush_all(); }
+            _ = hup.recv() => { tracing::warn!("SIGHUP: configuration reload is not supported; restart sluice instead"); }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Every plugin this binary knows. A new plugin crate adds one line here.
+use sluice_core::plugin::Registry;
+
+pub fn build() -> Registry {
+    let mut reg = Registry::new();
+    sluice_plugins::register_all(&mut reg);
+    reg
+}

@@ -206,16 +206,25 @@ impl Element {
     }
 
     /// Parameters no plugin read: Fluentd warns about each of them and keeps going.
-    pub fn unused_attrs(&self) -> Vec<&Attr> {
+    pub fn unused_attrs(&self) -> Vec<(&Element, &Attr)> {
         let mut out = Vec::new();
         self.collect_unused(&mut out);
         out
     }
 
-    fn collect_unused<'a>(&'a self, out: &mut Vec<&'a Attr>) {
+    /// `<match **>` as Fluentd prints a section in messages.
+    pub fn display_name(&self) -> String {
+        if self.arg.is_empty() {
+            format!("<{}>", self.name)
+        } else {
+            format!("<{} {}>", self.name, self.arg)
+        }
+    }
+
+    fn collect_unused<'a>(&'a self, out: &mut Vec<(&'a Element, &'a Attr)>) {
         for a in &self.attrs {
             if !a.used.get() && !a.key.starts_with('@') && a.key != "type" {
-                out.push(a);
+                out.push((self, a));
             }
         }
         for c in &self.children {

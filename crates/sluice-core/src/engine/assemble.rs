@@ -113,8 +113,8 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
             diag.error(err);
         }
     }
-    for a in root.unused_attrs() {
-        diag.warn(ConfigError::at(&a.loc, format!("parameter '{}' is not used", a.key)));
+    for (el, a) in root.unused_attrs() {
+        diag.warn(ConfigError::at(&a.loc, format!("parameter '{}' in {} is not used", a.key, el.display_name())));
     }
     pipelines.push(Pipeline::new(ROOT_LABEL, root_steps));
     if diag.has_errors() {

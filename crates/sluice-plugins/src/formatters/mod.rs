@@ -1,4 +1,29 @@
-//! (being written)
+//! Formatters (`<format>`), with Fluentd's names, parameters and bytes.
+//!
+//! Shared pieces other plugins may reuse: [`ruby`] (Ruby's `to_s`/`inspect`/`Float#to_s`) and
+//! [`time::TimeOutput`] (Fluentd's formatter time parameters).
+pub mod csv;
+pub mod hash;
+pub mod json;
+pub mod ltsv;
+pub mod msgpack;
+pub mod out_file;
+pub mod ruby;
+pub mod single_value;
+pub mod stdout;
+pub mod time;
+mod timefmt_shim;
+
 use sluice_core::plugin::Registry;
 
-pub fn register(_reg: &mut Registry) {}
+pub fn register(reg: &mut Registry) {
+    reg.register_formatter("out_file", out_file::build);
+    reg.register_formatter("json", json::build);
+    reg.register_formatter("ltsv", ltsv::build);
+    reg.register_formatter("msgpack", msgpack::build);
+    reg.register_formatter("single_value", single_value::build);
+    reg.register_formatter("csv", csv::build);
+    reg.register_formatter("tsv", csv::build_tsv);
+    reg.register_formatter("hash", hash::build);
+    reg.register_formatter("stdout", stdout::build);
+}

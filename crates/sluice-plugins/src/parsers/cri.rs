@@ -1,0 +1,162 @@
+//! `cri` (fluent-plugin-parser-cri): Kubernetes container runtime log lines `TIME STREAM TAG MESSAGE`.
+//!
+//! Record without a nested `<parse>`: `{stream, logtag, message, time}` (the time text is kept, since
+//! the plugin's `keep_time_key` defaults to true). With a nested `<parse>` the message is parsed by it
+//! and `stream`/`logtag` are merged in (`merge_cri_fields`, default true).
+//!
+//! Unlike the plugin, partial lines (tag `P`) are joined here until the stream's final `F` line, so no
+//! concat filter is needed; the joined event keeps the first part's time. The message is taken verbatim
+//! after the third space (the plugin's whitespace split would drop its leading spaces). When the nested
+//! parser finds no time, the runtime's timestamp is used instead of the current time.
+use super::common::{ParserCommon, ParserDefaults};
+use super::time::TimeType;
+use sluice_core::config::{ConfigError, Element};
+use sluice_core::event::{Map, Str, Value};
+use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser};
+
+pub const DEFAULTS: ParserDefaults = ParserDefaults {
+    time_key: Some("time"),
+    time_type: TimeType::String,
+    time_format: Some("%Y-%m-%dT%H:%M:%S.%L%z"),
+    keep_time_key: true,
+};
+
+/// A partial line waiting for its stream's final part.
+#[derive(Clone)]
+struct Partial {
+    stream: Str,
+    time: String,
+    message: String,
+}
+
+pub struct CriParser {
+    inner: Option<Box<dyn Parser>>,
+    merge_cri_fields: bool,
+    common: ParserCommon,
+    partials: Vec<Partial>,
+    /// stream and logtag of the last line handed to a joining nested parser, for its flush.
+    pending_fields: Option<(Str, Str)>,
+}
+
+pub fn build(e: &Element, ctx: &BuildCtx) -> Result<Box<dyn Parser>, ConfigError> {
+    let inner = match e.section("parse") {
+        Some(p) => Some(ctx.registry.build_parser(p, None, ctx)?),
+        None => None,
+    };
+    Ok(Box::new(CriParser {
+        inner,
+        merge_cri_fields: e.bool_or("merge_cri_fields", true)?,
+        common: ParserCommon::from_element(e, &DEFAULTS)?,
+        partials: Vec::new(),
+        pending_fields: None,
+    }))
+}
+
+/// `TIME STREAM TAG MESSAGE`, split on single spaces; a line that ends after the tag has an empty message.
+pub fn split_cri(line: &str) -> Option<(&str, &str, &str, &str)> {
+    let (time, rest) = line.split_once(' ')?;
+    let (stream, rest) = rest.split_once(' ')?;
+    let (tag, message) = rest.split_once(' ').unwrap_or((rest, ""));
+    if time.is_empty() || stream.is_empty() || tag.is_empty() {
+        return None;
+    }
+    Some((time, stream, tag, message))
+}
+
+impl CriParser {
+    fn emit(&mut self, stream: &str, logtag: &str, time_text: &str, message: &str) -> Result<Option<Parsed>, ParseError> {
+        let Some(inner) = &mut self.inner else {
+            let mut record = Map::with_capacity(4);
+            record.push_unchecked(Str::const_new("stream"), Value::Str(Str::from(stream)));
+            record.push_unchecked(Str::const_new("logtag"), Value::Str(Str::from(logtag)));
+            record.push_unchecked(Str::const_new("message"), Value::Str(Str::from(message)));
+            let time = self.common.time.parse_str(time_text)?;
+            if self.common.keep_time_key {
+                if let Some(k) = &self.common.time_key {
+                    record.insert(k.clone(), Value::Str(Str::from(time_text)));
+                }
+            }
+            self.common.convert_values(&mut record);
+            return Ok(Some(Parsed { time: Some(time), record }));
+        };
+        match inner.parse(message)? {
+            Some(mut p) => {
+                if self.merge_cri_fields {
+                    merge_fields(&mut p.record, stream, logtag);
+                }
+                if p.time.is_none() {
+                    p.time = self.common.time.parse_str(time_text).ok();
+                }
+                Ok(Some(p))
+            }
+            None => {
+                self.pending_fields = Some((Str::from(stream), Str::from(logtag)));
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn merge_fields(record: &mut Map, stream: &str, logtag: &str) {
+    record.insert("stream", Value::Str(Str::from(stream)));
+    record.insert("logtag", Value::Str(Str::from(logtag)));
+}
+
+impl Parser for CriParser {
+    fn parse(&mut self, line: &str) -> Result<Option<Parsed>, ParseError> {
+        let (time, stream, tag, message) =
+            split_cri(line).ok_or_else(|| ParseError::NotMatched("not a CRI log line".into()))?;
+        let pos = self.partials.iter().position(|p| p.stream == stream);
+        if tag.split(':').next() == Some("P") {
+            match pos {
+                Some(i) => self.partials[i].message.push_str(message),
+                None => self.partials.push(Partial {
+                    stream: Str::from(stream),
+                    time: time.to_string(),
+                    message: message.to_string(),
+                }),
+            }
+            return Ok(None);
+        }
+        match pos {
+            Some(i) => {
+                let mut p = self.partials.swap_remove(i);
+                p.message.push_str(message);
+                self.emit(stream, tag, &p.time, &p.message)
+            }
+            None => self.emit(stream, tag, time, message),
+        }
+    }
+
+    /// Emits one held event per call: a stream's unfinished partial line, then what the nested parser holds.
+    fn flush(&mut self) -> Option<Parsed> {
+        while !self.partials.is_empty() {
+            let p = self.partials.remove(0);
+            if let Ok(Some(parsed)) = self.emit(&p.stream, "P", &p.time, &p.message) {
+                return Some(parsed);
+            }
+        }
+        let inner = self.inner.as_mut()?;
+        let mut parsed = inner.flush()?;
+        if self.merge_cri_fields {
+            if let Some((stream, logtag)) = &self.pending_fields {
+                merge_fields(&mut parsed.record, stream, logtag);
+            }
+        }
+        Some(parsed)
+    }
+
+    fn is_joining(&self) -> bool {
+        true
+    }
+
+    fn new_instance(&self) -> Box<dyn Parser> {
+        Box::new(CriParser {
+            inner: self.inner.as_ref().map(|p| p.new_instance()),
+            merge_cri_fields: self.merge_cri_fields,
+            common: self.common.clone(),
+            partials: Vec::new(),
+            pending_fields: None,
+        })
+    }
+}

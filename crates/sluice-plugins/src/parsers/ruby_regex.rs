@@ -1,0 +1,700 @@
+//! Ruby (Onigmo) regular expressions as Fluentd configurations write them, run on the `regex` crate when
+//! the pattern allows and on `fancy_regex` when it needs lookaround, backreferences, atomic groups or
+//! possessive quantifiers.
+//!
+//! The translation keeps Ruby's meaning where the two dialects differ: `^`/`$` always match at line
+//! boundaries, the `m` flag means "dot matches newline", `\d \w \s \h` are ASCII-only, `\Z`, `\e`, `\/`,
+//! `{,n}` and a `{` that is not a quantifier mean what Ruby says. Named groups are renamed internally
+//! (`g0`, `g1`, ...) so that names Rust rejects, or names used twice, still work.
+use sluice_core::event::{Map, Str, Value};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid regexp: {0}")]
+pub struct RegexError(pub String);
+
+/// Ruby's regexp options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RubyFlags {
+    pub ignorecase: bool,
+    /// Ruby's `m`: `.` also matches a newline.
+    pub multiline: bool,
+    pub extended: bool,
+}
+
+#[derive(Clone)]
+enum Engine {
+    Fast(regex::Regex),
+    Fancy(fancy_regex::Regex),
+}
+
+/// A compiled Ruby regexp.
+#[derive(Clone)]
+pub struct RubyRegex {
+    engine: Engine,
+    /// Ruby group names in definition order, each with the internal group indexes that carry it.
+    names: Arc<[(Str, Vec<usize>)]>,
+    source: Arc<str>,
+}
+
+impl std::fmt::Debug for RubyRegex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "/{}/", self.source)
+    }
+}
+
+/// Reusable capture slots, so matching a line allocates nothing on the fast engine.
+#[derive(Clone)]
+pub struct Slots(Option<regex::CaptureLocations>);
+
+impl RubyRegex {
+    pub fn new(pattern: &str, flags: RubyFlags) -> Result<Self, RegexError> {
+        let t = translate(pattern, flags.extended)?;
+        let mut prefix = String::from("(?m");
+        if flags.multiline {
+            prefix.push('s');
+        }
+        if flags.ignorecase {
+            prefix.push('i');
+        }
+        if flags.extended {
+            prefix.push('x');
+        }
+        prefix.push(')');
+        let full = format!("{prefix}{}", t.pattern);
+        let engine = if t.fancy {
+            Engine::Fancy(fancy_regex::Regex::new(&full).map_err(|e| RegexError(e.to_string()))?)
+        } else {
+            match regex::Regex::new(&full) {
+                Ok(r) => Engine::Fast(r),
+                // The fast engine may still refuse something the backtracker accepts.
+                Err(fast_err) => Engine::Fancy(
+                    fancy_regex::Regex::new(&full).map_err(|_| RegexError(fast_err.to_string()))?,
+                ),
+            }
+        };
+        let mut names: Vec<(Str, Vec<usize>)> = Vec::new();
+        for (i, name) in t.group_names.into_iter().enumerate() {
+            let idx = group_index(&engine, &format!("g{i}"))
+                .ok_or_else(|| RegexError(format!("lost group {name}")))?;
+            match names.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, v)) => v.push(idx),
+                None => names.push((name, vec![idx])),
+            }
+        }
+        Ok(RubyRegex { engine, names: names.into(), source: Arc::from(pattern) })
+    }
+
+    /// A Fluentd `:regexp` parameter: `/source/flags` (flags `i`, `m`, `x`) or a bare source.
+    pub fn from_config(value: &str) -> Result<Self, RegexError> {
+        let (src, flags) = split_literal(value)?;
+        Self::new(src, flags)
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn uses_backtracking(&self) -> bool {
+        matches!(self.engine, Engine::Fancy(_))
+    }
+
+    /// Ruby names of the named groups, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(|(n, _)| n.as_str())
+    }
+
+    pub fn has_names(&self) -> bool {
+        !self.names.is_empty()
+    }
+
+    pub fn slots(&self) -> Slots {
+        match &self.engine {
+            Engine::Fast(r) => Slots(Some(r.capture_locations())),
+            Engine::Fancy(_) => Slots(None),
+        }
+    }
+
+    /// Unanchored search, as Ruby's `=~`. A backtracking engine that gives up counts as no match.
+    pub fn is_match(&self, text: &str) -> bool {
+        match &self.engine {
+            Engine::Fast(r) => r.is_match(text),
+            Engine::Fancy(r) => r.is_match(text).unwrap_or(false),
+        }
+    }
+
+    /// Split `text` on matches, as Ruby's `String#split(regexp)` (trailing empty fields dropped).
+    pub fn split<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        let mut parts: Vec<&str> = match &self.engine {
+            Engine::Fast(r) => r.split(text).collect(),
+            Engine::Fancy(r) => r.split(text).filter_map(Result::ok).collect(),
+        };
+        while parts.last().is_some_and(|p| p.is_empty()) {
+            parts.pop();
+        }
+        parts
+    }
+
+    /// Match `text` and insert each named group that took part in the match into `out` (in group order,
+    /// as Fluentd's regexp parser does). False when there is no match.
+    pub fn captures_into(&self, text: &str, slots: &mut Slots, out: &mut Map) -> bool {
+        match (&self.engine, &mut slots.0) {
+            (Engine::Fast(r), Some(locs)) => {
+                if r.captures_read(locs, text).is_none() {
+                    return false;
+                }
+                for (name, idxs) in self.names.iter() {
+                    if let Some((s, e)) = idxs.iter().rev().find_map(|&i| locs.get(i)) {
+                        out.insert(name.clone(), Value::Str(Str::from(&text[s..e])));
+                    }
+                }
+                true
+            }
+            (Engine::Fast(r), None) => {
+                let Some(c) = r.captures(text) else { return false };
+                for (name, idxs) in self.names.iter() {
+                    if let Some(m) = idxs.iter().rev().find_map(|&i| c.get(i)) {
+                        out.insert(name.clone(), Value::Str(Str::from(m.as_str())));
+                    }
+                }
+                true
+            }
+            (Engine::Fancy(r), _) => {
+                let Ok(Some(c)) = r.captures(text) else { return false };
+                for (name, idxs) in self.names.iter() {
+                    if let Some(m) = idxs.iter().rev().find_map(|&i| c.get(i)) {
+                        out.insert(name.clone(), Value::Str(Str::from(m.as_str())));
+                    }
+                }
+                true
+            }
+        }
+    }
+}
+
+fn group_index(engine: &Engine, name: &str) -> Option<usize> {
+    match engine {
+        Engine::Fast(r) => r.capture_names().position(|n| n == Some(name)),
+        Engine::Fancy(r) => r.capture_names().position(|n| n == Some(name)),
+    }
+}
+
+/// Split Fluentd's `/source/flags` form. A value not starting with `/` is a bare source.
+pub fn split_literal(value: &str) -> Result<(&str, RubyFlags), RegexError> {
+    let Some(rest) = value.strip_prefix('/') else {
+        return Ok((value, RubyFlags::default()));
+    };
+    let Some(close) = rest.rfind('/') else {
+        return Err(RegexError("missing right slash".into()));
+    };
+    let opts = &rest[close + 1..];
+    if opts.len() > 3 || !opts.chars().all(|c| matches!(c, 'i' | 'm' | 'x')) {
+        return Err(RegexError(format!("unknown options after the right slash: {opts:?}")));
+    }
+    let flags = RubyFlags {
+        ignorecase: opts.contains('i'),
+        multiline: opts.contains('m'),
+        extended: opts.contains('x'),
+    };
+    Ok((&rest[..close], flags))
+}
+
+struct Translated {
+    pattern: String,
+    fancy: bool,
+    group_names: Vec<Str>,
+}
+
+const ASCII_DIGIT: &str = "0-9";
+const ASCII_WORD: &str = "0-9A-Za-z_";
+const ASCII_SPACE: &str = r"\t\n\x0B\x0C\r ";
+const ASCII_HEX: &str = "0-9A-Fa-f";
+
+/// The set a Ruby shorthand class stands for, and whether it is negated.
+fn shorthand(c: char) -> Option<(&'static str, bool)> {
+    Some(match c {
+        'd' => (ASCII_DIGIT, false),
+        'D' => (ASCII_DIGIT, true),
+        'w' => (ASCII_WORD, false),
+        'W' => (ASCII_WORD, true),
+        's' => (ASCII_SPACE, false),
+        'S' => (ASCII_SPACE, true),
+        'h' => (ASCII_HEX, false),
+        'H' => (ASCII_HEX, true),
+        _ => return None,
+    })
+}
+
+/// Characters the `regex` crate lets (or makes) us escape.
+fn rust_meta(c: char) -> bool {
+    matches!(
+        c,
+        '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' | '#' | '&' | '-' | '~' | ' '
+    )
+}
+
+/// A `{n}`, `{n,}`, `{n,m}` or `{,m}` quantifier at the start of `s`: its length and Rust spelling.
+fn quantifier(s: &str) -> Option<(usize, String)> {
+    let end = s.find('}')?;
+    let body = &s[1..end];
+    let ok = |p: &str| p.chars().all(|c| c.is_ascii_digit());
+    let (lo, hi) = match body.split_once(',') {
+        Some((lo, hi)) => (lo, Some(hi)),
+        None => (body, None),
+    };
+    if !ok(lo) || !hi.is_none_or(ok) || (lo.is_empty() && hi.is_none_or(str::is_empty)) {
+        return None;
+    }
+    let lo = if lo.is_empty() { "0" } else { lo };
+    let spelled = match hi {
+        None => format!("{{{lo}}}"),
+        Some(h) => format!("{{{lo},{h}}}"),
+    };
+    Some((end + 1, spelled))
+}
+
+fn translate(src: &str, extended: bool) -> Result<Translated, RegexError> {
+    let mut out = String::with_capacity(src.len() + 16);
+    let mut fancy = false;
+    let mut names: Vec<Str> = Vec::new();
+    let chars: Vec<(usize, char)> = src.char_indices().collect();
+    let mut i = 0;
+    let mut class_depth = 0usize;
+    let mut after_quantifier = false;
+    let mut extended = extended;
+    while i < chars.len() {
+        let (pos, c) = chars[i];
+        let was_quantifier = after_quantifier;
+        after_quantifier = false;
+        if c == '\\' {
+            let Some(&(_, n)) = chars.get(i + 1) else {
+                return Err(RegexError("trailing backslash".into()));
+            };
+            i += 2;
+            if let Some((set, neg)) = shorthand(n) {
+                match (class_depth > 0, neg) {
+                    (false, false) => {
+                        out.push('[');
+                        out.push_str(set);
+                        out.push(']');
+                    }
+                    (false, true) | (true, true) => {
+                        out.push_str("[^");
+                        out.push_str(set);
+                        out.push(']');
+                    }
+                    (true, false) => out.push_str(set),
+                }
+                continue;
+            }
+            if class_depth > 0 {
+                escape_in_class(n, &chars, &mut i, &mut out)?;
+                continue;
+            }
+            match n {
+                'Z' => {
+                    if i == chars.len() {
+                        out.push_str(r"\n?\z");
+                    } else {
+                        out.push_str(r"(?=\n?\z)");
+                        fancy = true;
+                    }
+                }
+                'G' => out.push_str(r"\A"),
+                'k' => {
+                    let (close, open) = match chars.get(i).map(|c| c.1) {
+                        Some('<') => ('>', true),
+                        Some('\'') => ('\'', true),
+                        _ => ('\0', false),
+                    };
+                    if !open {
+                        return Err(RegexError("invalid backreference \\k".into()));
+                    }
+                    let start = i + 1;
+                    let mut j = start;
+                    while j < chars.len() && chars[j].1 != close {
+                        j += 1;
+                    }
+                    if j == chars.len() {
+                        return Err(RegexError("unterminated \\k<name>".into()));
+                    }
+                    let name: String = chars[start..j].iter().map(|c| c.1).collect();
+                    i = j + 1;
+                    fancy = true;
+                    if name.chars().all(|c| c.is_ascii_digit() || c == '-') {
+                        out.push_str(&format!("\\k<{name}>"));
+                    } else {
+                        let idx = names
+                            .iter()
+                            .rposition(|n| n == name.as_str())
+                            .ok_or_else(|| RegexError(format!("undefined name <{name}> reference")))?;
+                        out.push_str(&format!("\\k<g{idx}>"));
+                    }
+                }
+                '1'..='9' => {
+                    fancy = true;
+                    out.push('\\');
+                    out.push(n);
+                }
+                '0' => {
+                    let mut v = 0u32;
+                    let mut k = 0;
+                    while k < 2 && matches!(chars.get(i).map(|c| c.1), Some('0'..='7')) {
+                        v = v * 8 + chars[i].1.to_digit(8).unwrap_or(0);
+                        i += 1;
+                        k += 1;
+                    }
+                    out.push_str(&format!("\\x{{{v:x}}}"));
+                }
+                'x' => i = hex_escape(&chars, i, &mut out)?,
+                'e' => out.push_str(r"\x1B"),
+                'a' => out.push_str(r"\x07"),
+                'K' | 'R' | 'X' => {
+                    return Err(RegexError(format!("\\{n} is not supported")));
+                }
+                c if c.is_ascii_alphanumeric() => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if rust_meta(c) => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
+            }
+            continue;
+        }
+        if class_depth > 0 {
+            match c {
+                '[' => {
+                    // Nested class, or a POSIX bracket expression, copied as is.
+                    if src[pos..].starts_with("[:") {
+                        if let Some(end) = src[pos + 2..].find(":]") {
+                            let stop = pos + 2 + end + 2;
+                            out.push_str(&src[pos..stop]);
+                            while i < chars.len() && chars[i].0 < stop {
+                                i += 1;
+                            }
+                            continue;
+                        }
+                    }
+                    class_depth += 1;
+                    out.push('[');
+                    i += 1;
+                    if let Some(&(_, '^')) = chars.get(i) {
+                        out.push('^');
+                        i += 1;
+                    }
+                    if let Some(&(_, ']')) = chars.get(i) {
+                        out.push_str(r"\]");
+                        i += 1;
+                    }
+                }
+                ']' => {
+                    class_depth -= 1;
+                    out.push(']');
+                    i += 1;
+                    after_quantifier = false;
+                }
+                '~' => {
+                    // `~~` is an operator in Rust classes, a literal in Ruby.
+                    out.push_str(r"\~");
+                    i += 1;
+                }
+                c => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+            continue;
+        }
+        match c {
+            '[' => {
+                class_depth = 1;
+                out.push('[');
+                i += 1;
+                if let Some(&(_, '^')) = chars.get(i) {
+                    out.push('^');
+                    i += 1;
+                }
+                if let Some(&(_, ']')) = chars.get(i) {
+                    out.push_str(r"\]");
+                    i += 1;
+                }
+            }
+            '(' => {
+                let rest = &src[pos..];
+                if let Some(r) = rest.strip_prefix("(?#") {
+                    // A comment group: dropped.
+                    let end = r.find(')').ok_or_else(|| RegexError("unterminated comment".into()))?;
+                    let stop = pos + 3 + end + 1;
+                    while i < chars.len() && chars[i].0 < stop {
+                        i += 1;
+                    }
+                } else if rest.starts_with("(?<=")
+                    || rest.starts_with("(?<!")
+                    || rest.starts_with("(?=")
+                    || rest.starts_with("(?!")
+                    || rest.starts_with("(?>")
+                {
+                    fancy = true;
+                    out.push('(');
+                    i += 1;
+                } else if rest.starts_with("(?~") {
+                    return Err(RegexError("the absence operator (?~...) is not supported".into()));
+                } else if rest.starts_with("(?<") || rest.starts_with("(?'") {
+                    let close = if rest.starts_with("(?<") { '>' } else { '\'' };
+                    let start = pos + 3;
+                    let end = src[start..]
+                        .find(close)
+                        .ok_or_else(|| RegexError("unterminated group name".into()))?;
+                    let name = &src[start..start + end];
+                    if name.is_empty() {
+                        return Err(RegexError("group name is empty".into()));
+                    }
+                    out.push_str(&format!("(?<g{}>", names.len()));
+                    names.push(Str::from(name));
+                    let stop = start + end + 1;
+                    while i < chars.len() && chars[i].0 < stop {
+                        i += 1;
+                    }
+                } else if let Some((len, spelled, x)) = inline_options(rest) {
+                    out.push_str(&spelled);
+                    if let Some(x) = x {
+                        extended = x;
+                    }
+                    while i < chars.len() && chars[i].0 < pos + len {
+                        i += 1;
+                    }
+                } else {
+                    out.push('(');
+                    i += 1;
+                }
+            }
+            '{' => match quantifier(&src[pos..]) {
+                Some((len, spelled)) => {
+                    out.push_str(&spelled);
+                    while i < chars.len() && chars[i].0 < pos + len {
+                        i += 1;
+                    }
+                    after_quantifier = true;
+                }
+                None => {
+                    out.push_str(r"\{");
+                    i += 1;
+                }
+            },
+            '}' => {
+                out.push_str(r"\}");
+                i += 1;
+            }
+            '*' | '?' => {
+                out.push(c);
+                i += 1;
+                after_quantifier = c == '*' || !was_quantifier;
+            }
+            '+' => {
+                if was_quantifier {
+                    // Possessive quantifier.
+                    fancy = true;
+                }
+                out.push('+');
+                i += 1;
+                after_quantifier = !was_quantifier;
+            }
+            '#' if extended => {
+                // A comment to the end of the line, copied so Rust skips it too.
+                while i < chars.len() && chars[i].1 != '\n' {
+                    out.push(chars[i].1);
+                    i += 1;
+                }
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    if class_depth > 0 {
+        return Err(RegexError("premature end of char-class".into()));
+    }
+    Ok(Translated { pattern: out, fancy, group_names: names })
+}
+
+/// Ruby inline options at the start of `rest` (`(?imx-imx)` or `(?imx-imx:`): their length, the Rust
+/// spelling (Ruby's m is Rust's s; the character-set options a, d, u are dropped) and, for a bare
+/// `(?x)`/`(?-x)`, the new extended mode.
+fn inline_options(rest: &str) -> Option<(usize, String, Option<bool>)> {
+    let r = rest.strip_prefix("(?")?;
+    let flag_len = r.find([')', ':'])?;
+    let flags = &r[..flag_len];
+    if flags.is_empty() || !flags.chars().all(|c| matches!(c, 'i' | 'm' | 'x' | '-' | 'a' | 'd' | 'u')) {
+        return None;
+    }
+    let term = &r[flag_len..flag_len + 1];
+    let mut on = true;
+    let mut x = None;
+    let mut spelled = String::new();
+    for f in flags.chars() {
+        match f {
+            '-' => {
+                on = false;
+                spelled.push('-');
+            }
+            'm' => spelled.push('s'),
+            'i' => spelled.push('i'),
+            'x' => {
+                spelled.push('x');
+                if term == ")" {
+                    x = Some(on);
+                }
+            }
+            _ => {}
+        }
+    }
+    let spelled = spelled.trim_end_matches('-');
+    let out = match (spelled.is_empty(), term) {
+        (true, ":") => "(?:".to_string(),
+        (true, _) => String::new(),
+        (false, t) => format!("(?{spelled}{t}"),
+    };
+    Some((2 + flag_len + 1, out, x))
+}
+
+fn escape_in_class(n: char, chars: &[(usize, char)], i: &mut usize, out: &mut String) -> Result<(), RegexError> {
+    match n {
+        'x' => *i = hex_escape(chars, *i, out)?,
+        'e' => out.push_str(r"\x1B"),
+        'a' => out.push_str(r"\x07"),
+        'b' => out.push_str(r"\x08"),
+        '0' => out.push_str(r"\x00"),
+        c if c.is_ascii_alphanumeric() => {
+            out.push('\\');
+            out.push(c);
+        }
+        c if rust_meta(c) => {
+            out.push('\\');
+            out.push(c);
+        }
+        c => out.push(c),
+    }
+    Ok(())
+}
+
+/// `\xH` or `\xHH` (Ruby takes one or two hex digits) after the `\x` at `chars[i - 1]`.
+fn hex_escape(chars: &[(usize, char)], mut i: usize, out: &mut String) -> Result<usize, RegexError> {
+    if chars.get(i).map(|c| c.1) == Some('{') {
+        // Not Ruby syntax, but harmless to pass on.
+        out.push_str(r"\x");
+        return Ok(i);
+    }
+    let mut v = 0u32;
+    let mut k = 0;
+    while k < 2 {
+        match chars.get(i).and_then(|c| c.1.to_digit(16)) {
+            Some(d) => {
+                v = v * 16 + d;
+                i += 1;
+                k += 1;
+            }
+            None => break,
+        }
+    }
+    if k == 0 {
+        return Err(RegexError("invalid hex escape".into()));
+    }
+    out.push_str(&format!("\\x{{{v:x}}}"));
+    Ok(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(re: &RubyRegex, text: &str) -> Option<Vec<(String, String)>> {
+        let mut slots = re.slots();
+        let mut m = Map::new();
+        if !re.captures_into(text, &mut slots, &mut m) {
+            return None;
+        }
+        Some(m.iter().map(|(k, v)| (k.to_string(), v.as_str().unwrap_or_default().to_string())).collect())
+    }
+
+    fn re(p: &str) -> RubyRegex {
+        RubyRegex::from_config(p).unwrap()
+    }
+
+    #[test]
+    fn named_groups_in_order_and_unmatched_omitted() {
+        let r = re(r"/^(?<a>\w+)(?: (?<b>\d+))?$/");
+        assert!(!r.uses_backtracking());
+        assert_eq!(caps(&r, "abc 12"), Some(vec![("a".into(), "abc".into()), ("b".into(), "12".into())]));
+        assert_eq!(caps(&r, "abc"), Some(vec![("a".into(), "abc".into())]));
+        assert_eq!(caps(&r, "a-b"), None);
+    }
+
+    #[test]
+    fn ruby_only_syntax_uses_backtracking() {
+        let r = re(r"/^(?<key>[a-z]+)=(?<!\\)(?<v>.+)$/");
+        assert!(r.uses_backtracking());
+        assert_eq!(caps(&r, "k=v"), Some(vec![("key".into(), "k".into()), ("v".into(), "v".into())]));
+        let r = re(r"/^(?<w>\w+) \k<w>$/");
+        assert_eq!(caps(&r, "hey hey"), Some(vec![("w".into(), "hey".into())]));
+        assert_eq!(caps(&r, "hey you"), None);
+        let r = re(r"/^(?<a>a++)b$/");
+        assert!(r.uses_backtracking());
+        assert!(r.is_match("aab"));
+        let r = re(r"/^(?>(?<x>\d+))$/");
+        assert!(r.is_match("12"));
+    }
+
+    #[test]
+    fn ruby_semantics_for_anchors_dot_and_classes() {
+        // ^ and $ are line anchors in Ruby.
+        assert!(re("/^b$/").is_match("a\nb\nc"));
+        // Ruby's m flag: dot matches newline.
+        assert!(!re("/a.b/").is_match("a\nb"));
+        assert!(re("/a.b/m").is_match("a\nb"));
+        assert!(re("/ABC/i").is_match("abc"));
+        // ASCII-only shorthands.
+        assert!(!re(r"/^\d$/").is_match("٣"));
+        assert!(!re(r"/^\w$/").is_match("é"));
+        assert!(re(r"/^\W$/").is_match("é"));
+        assert!(re(r"/^[\w-]+$/").is_match("a-b_c"));
+        assert!(re(r"/^[^\s]+$/").is_match("abc"));
+        assert!(re(r"/^[\S]+$/").is_match("abc"));
+        assert!(re(r"/^\h+$/").is_match("DEADbeef"));
+        // Escapes Rust reads differently.
+        assert!(re(r"/^a\/b$/").is_match("a/b"));
+        assert!(re(r"/^\<x\>$/").is_match("<x>"));
+        assert!(re(r"/^\e$/").is_match("\x1b"));
+        assert!(re(r"/^a{,2}$/").is_match("aa"));
+        assert!(re(r"/^{foo}$/").is_match("{foo}"));
+        assert!(re(r"/^x\Z/").is_match("x\n"));
+        assert!(re(r"/^\x41$/").is_match("A"));
+        assert!(re(r"/(?m:a.b)/").is_match("a\nb"));
+        assert!(re(r"/(?i)abc/").is_match("ABC"));
+        assert!(re(r"/[[:alpha:]]+/").is_match("abc"));
+    }
+
+    #[test]
+    fn duplicate_and_unusual_names() {
+        let r = re(r"/^(?:(?<v>\d+)|x(?<v>[a-z]+))$/");
+        assert_eq!(caps(&r, "12"), Some(vec![("v".into(), "12".into())]));
+        assert_eq!(caps(&r, "xab"), Some(vec![("v".into(), "ab".into())]));
+        let r = re(r"/^(?<user-agent>.+)$/");
+        assert_eq!(caps(&r, "curl"), Some(vec![("user-agent".into(), "curl".into())]));
+    }
+
+    #[test]
+    fn literal_forms() {
+        assert_eq!(split_literal("/a/im").unwrap().0, "a");
+        assert!(split_literal("/a/im").unwrap().1.ignorecase);
+        assert_eq!(split_literal("abc").unwrap().0, "abc");
+        assert!(split_literal("/abc").is_err());
+        assert!(split_literal("/a/q").is_err());
+        assert!(RubyRegex::from_config("/(/").is_err());
+        assert!(RubyRegex::from_config("/[a/").is_err());
+        assert!(RubyRegex::from_config("/(?~abc)/").is_err());
+    }
+}

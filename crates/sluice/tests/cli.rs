@@ -1,0 +1,106 @@
+//! The command line as scripts use it: `-c`, `--dry-run`, `--version`, exit codes, signals.
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sluice() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+}
+
+fn write_conf(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.path().join(name);
+    let mut f = std::fs::File::create(&p).expect("create config");
+    f.write_all(text.as_bytes()).expect("write config");
+    p
+}
+
+#[test]
+fn version_is_printed() {
+    let out = sluice().arg("--version").output().expect("run");
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.starts_with("sluice "), "{s}");
+    assert!(s.trim().ends_with(env!("CARGO_PKG_VERSION")), "{s}");
+}
+
+#[test]
+fn dry_run_accepts_a_valid_config() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = write_conf(
+        &dir,
+        "ok.conf",
+        "<source>\n  @type sample\n  tag demo\n</source>\n<match demo>\n  @type stdout\n</match>\n",
+    );
+    let out = sluice().arg("-c").arg(&conf).arg("--dry-run").output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn dry_run_reports_every_error_with_file_and_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = write_conf(
+        &dir,
+        "bad.conf",
+        "<source>\n  @type sample\n</source>\n<match **>\n  @type no_such_output\n</match>\n<match x>\n  @type sample_missing\n</match>\n",
+    );
+    let out = sluice().arg("-c").arg(&conf).arg("--dry-run").output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let path = conf.display().to_string();
+    assert!(err.contains(&format!("{path}:1: 'tag' parameter is required")), "{err}");
+    assert!(err.contains(&format!("{path}:5: unknown output plugin 'no_such_output'")), "{err}");
+    assert!(err.contains(&format!("{path}:8: unknown output plugin 'sample_missing'")), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn syntax_error_names_the_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = write_conf(&dir, "unclosed.conf", "<match **>\n  @type stdout\n");
+    let out = sluice().arg("-c").arg(&conf).arg("--dry-run").output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:1", conf.display())), "{err}");
+}
+
+#[test]
+fn missing_config_file_is_a_clear_error() {
+    let out = sluice().args(["-c", "/nonexistent/fluent.conf", "--dry-run"]).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/fluent.conf"));
+}
+
+#[test]
+fn runs_until_sigterm_and_stops_gracefully() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = write_conf(
+        &dir,
+        "run.conf",
+        "<source>\n  @type sample\n  tag demo.hello\n  rate 20\n  sample {\"message\":\"hi\"}\n</source>\n<match demo.**>\n  @type stdout\n</match>\n",
+    );
+    let mut child = sluice()
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    let out = loop {
+        if let Some(_status) = child.try_wait().expect("wait") {
+            break child.wait_with_output().expect("output");
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "sluice did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(!lines.is_empty(), "no events printed");
+    for l in lines {
+        assert!(l.contains(" demo.hello: {\"message\":\"hi\"}"), "unexpected line {l:?}");
+    }
+}

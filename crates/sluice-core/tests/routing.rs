@@ -230,7 +230,10 @@ fn labels_relabel_and_source_labels() {
 "#,
         &[("@ROOT", "to_label.x", 1), ("@ROOT", "plain", 2), ("@SIDE", "direct", 3)],
     );
-    assert_eq!(got, vec![row("to_label.x", "side", "S", 1), row("plain", "root", "", 2), row("direct", "side", "S", 3)]);
+    assert_eq!(
+        got,
+        vec![row("to_label.x", "side", "S", 1), row("plain", "root", "", 2), row("direct", "side", "S", 3)]
+    );
 }
 
 #[test]

@@ -4,8 +4,15 @@
 //! chunking by chunk keys, memory or file chunks, limits and overflow, flushing, retries with backoff,
 //! `<secondary>`, `@ERROR`, crash recovery and counters.
 mod chunk;
+pub mod config;
+mod engine;
+mod file_store;
+pub mod placeholders;
+pub mod retry;
 
 pub use chunk::{Chunk, ChunkEvent, ChunkMetadata};
+pub use config::{BufferConfig, BufferDefaults, ChunkKeys, FlushMode, OverflowAction, RetryType, Zone};
+pub use engine::{BufferedOutput, SHUTDOWN_FLUSH_LIMIT};
 
 use async_trait::async_trait;
 use std::time::Duration;

@@ -186,11 +186,8 @@ impl Element {
                 if allowed.contains(&v) {
                     Ok(v.to_string())
                 } else {
-                    Err(ConfigError::at(
-                        &a.loc,
-                        format!("'{key}' parameter: {v:?} is not one of the valid values"),
-                    )
-                    .with_hint(format!("use one of: {}", allowed.join(", "))))
+                    Err(ConfigError::at(&a.loc, format!("'{key}' parameter: {v:?} is not one of the valid values"))
+                        .with_hint(format!("use one of: {}", allowed.join(", "))))
                 }
             }
         }

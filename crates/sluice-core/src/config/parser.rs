@@ -25,9 +25,8 @@ pub fn parse_file(path: &Path) -> Result<Element, ConfigError> {
 }
 
 fn read(path: &Path, from: Option<&Location>) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(from, format!("cannot read config file {}: {e}", path.display()))
-    })
+    std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(from, format!("cannot read config file {}: {e}", path.display())))
 }
 
 fn parse_into(text: &str, file: &Path, into: &mut Element, depth: usize) -> Result<(), ConfigError> {
@@ -134,8 +133,12 @@ impl Scanner<'_> {
             self.skip_space_and_comments();
             if self.peek().is_none() {
                 if let Some(open) = closing {
-                    return Err(ConfigError::at(&open.clone(),
-                        format!("section <{}> is not closed: expected </{}> before the end of the file", elem.name, elem.name),
+                    return Err(ConfigError::at(
+                        &open.clone(),
+                        format!(
+                            "section <{}> is not closed: expected </{}> before the end of the file",
+                            elem.name, elem.name
+                        ),
                     ));
                 }
                 return Ok(());
@@ -152,7 +155,8 @@ impl Scanner<'_> {
                     return Err(ConfigError::at(&(loc), format!("unexpected </{name}>: no section is open")));
                 }
                 if name != elem.name {
-                    return Err(ConfigError::at(&loc,
+                    return Err(ConfigError::at(
+                        &loc,
                         format!("unmatched end tag </{name}>: expected </{}>", elem.name),
                     ));
                 }
@@ -336,7 +340,9 @@ impl Scanner<'_> {
             's' => ' ',
             '0' => '\0',
             c if c.is_ascii_alphanumeric() => {
-                return Err(self.err(format!("unexpected back-slash escape character '\\{c}' in a double-quoted string")))
+                return Err(
+                    self.err(format!("unexpected back-slash escape character '\\{c}' in a double-quoted string"))
+                )
             }
             c => c,
         })
@@ -380,7 +386,8 @@ impl Scanner<'_> {
             let rest = &self.text[self.pos..];
             let Some(ch) = rest.chars().next() else {
                 let what = if open == b'[' { "array" } else { "hash" };
-                return Err(ConfigError::at(&start_loc,
+                return Err(ConfigError::at(
+                    &start_loc,
                     format!("incomplete JSON {what}: the closing '{}' is missing", close as char),
                 ));
             };
@@ -689,7 +696,8 @@ mod tests {
         std::fs::write(dir.path().join("conf.d/a.conf"), "<match a>\n @type null\n</match>\n").unwrap();
         std::fs::write(dir.path().join("params.conf"), "flush_interval 3s\n").unwrap();
         let main = dir.path().join("fluent.conf");
-        std::fs::write(&main, "@include conf.d/*.conf\n<match c>\n @type x\n @include params.conf\n</match>\n").unwrap();
+        std::fs::write(&main, "@include conf.d/*.conf\n<match c>\n @type x\n @include params.conf\n</match>\n")
+            .unwrap();
         let root = parse_file(&main).unwrap();
         let args: Vec<&str> = root.children.iter().map(|c| c.arg.as_str()).collect();
         assert_eq!(args, ["a", "b", "c"]);

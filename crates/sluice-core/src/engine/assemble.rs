@@ -13,10 +13,8 @@ pub struct Assembled {
 }
 
 /// Directives that Fluentd accepts and sluice does not run.
-const UNSUPPORTED_DIRECTIVES: &[(&str, &str)] = &[(
-    "worker",
-    "sluice runs one process with several threads; remove <worker> and keep its contents at top level",
-)];
+const UNSUPPORTED_DIRECTIVES: &[(&str, &str)] =
+    &[("worker", "sluice runs one process with several threads; remove <worker> and keep its contents at top level")];
 
 fn system_config(root: &Element) -> SystemConfig {
     let mut sys = SystemConfig { hostname: crate::util::hostname(), ..Default::default() };
@@ -73,7 +71,9 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
             "label" => {
                 let name = el.arg.trim().to_string();
                 if name.is_empty() || !name.starts_with('@') {
-                    diag.error(el.error(format!("label name {name:?} must start with '@'")).with_hint("write <label @NAME>"));
+                    diag.error(
+                        el.error(format!("label name {name:?} must start with '@'")).with_hint("write <label @NAME>"),
+                    );
                     continue;
                 }
                 if !label_names.insert(name.clone()) {
@@ -103,7 +103,9 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
                     .iter()
                     .find(|(n, _)| *n == other)
                     .map(|(_, h)| h.to_string())
-                    .unwrap_or_else(|| "top-level directives are <source>, <filter>, <match>, <label> and <system>".into());
+                    .unwrap_or_else(|| {
+                        "top-level directives are <source>, <filter>, <match>, <label> and <system>".into()
+                    });
                 diag.error(el.error(format!("unknown directive <{other}>")).with_hint(hint));
             }
         }

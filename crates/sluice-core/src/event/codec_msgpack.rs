@@ -249,7 +249,6 @@ pub fn decode_entry(buf: &[u8]) -> Result<(Str, EventTime, Map, usize), MsgpackE
     Ok((tag, t, rec, r.pos))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,7 @@ mod value;
 
 pub use codec_json::{parse_json_map, parse_json_value, write_json, write_json_map, JsonError};
 pub use codec_msgpack::{
-    decode_entry, read_time, read_value, write_entry, write_event_time, write_map, write_value,
-    MsgpackError,
+    decode_entry, read_time, read_value, write_entry, write_event_time, write_map, write_value, MsgpackError,
 };
 pub use time::EventTime;
 pub use value::{Map, Str, Value};

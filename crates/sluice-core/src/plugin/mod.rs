@@ -15,6 +15,4 @@ pub use formatter::Formatter;
 pub use input::{EmitError, Emitter, Input};
 pub use output::{Output, OutputMetrics, PluginError};
 pub use parser::{ParseError, Parsed, Parser};
-pub use registry::{
-    FilterBuilder, FormatterBuilder, InputBuilder, OutputBuilder, ParserBuilder, Registry,
-};
+pub use registry::{FilterBuilder, FormatterBuilder, InputBuilder, OutputBuilder, ParserBuilder, Registry};

@@ -98,12 +98,7 @@ impl Registry {
 
     /// The parser a plugin declares: its `<parse>` section, or the v0.12 style `format` parameter
     /// on the plugin itself, or `default`.
-    pub fn parser_of(
-        &self,
-        plugin: &Element,
-        default: &str,
-        ctx: &BuildCtx,
-    ) -> Result<Box<dyn Parser>, ConfigError> {
+    pub fn parser_of(&self, plugin: &Element, default: &str, ctx: &BuildCtx) -> Result<Box<dyn Parser>, ConfigError> {
         if let Some(p) = plugin.section("parse") {
             return self.build_parser(p, Some(default), ctx);
         }

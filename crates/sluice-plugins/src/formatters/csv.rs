@@ -33,8 +33,7 @@ pub fn build(e: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Formatter>, ConfigE
 
 impl CsvFormatter {
     fn needs_quotes(&self, field: &[u8]) -> bool {
-        field.is_empty()
-            || field.iter().any(|b| matches!(b, b'\r' | b'\n' | b'"') || self.delimiter.contains(b))
+        field.is_empty() || field.iter().any(|b| matches!(b, b'\r' | b'\n' | b'"') || self.delimiter.contains(b))
     }
 }
 

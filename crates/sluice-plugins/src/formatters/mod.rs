@@ -12,7 +12,6 @@ pub mod ruby;
 pub mod single_value;
 pub mod stdout;
 pub mod time;
-mod timefmt_shim;
 
 use sluice_core::plugin::Registry;
 

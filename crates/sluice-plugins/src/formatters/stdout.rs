@@ -17,7 +17,9 @@ pub struct StdoutFormatter {
 pub fn build(e: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Formatter>, ConfigError> {
     let output_type = e.str_or("output_type", "json");
     if output_type == "stdout" {
-        return Err(e.error_at("output_type", "output_type stdout would format forever").with_hint("use json, hash, ltsv, ..."));
+        return Err(e
+            .error_at("output_type", "output_type stdout would format forever")
+            .with_hint("use json, hash, ltsv, ..."));
     }
     let timezone = e.opt_str("timezone");
     let localtime = localtime_of(e)? && timezone.is_none();

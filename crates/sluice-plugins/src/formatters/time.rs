@@ -1,9 +1,9 @@
 //! Formatter-side time output: Fluentd's `time_type` (string, unixtime, float) with `time_format`,
 //! `localtime`/`utc`/`timezone`. Keeps the last formatted second, since consecutive events mostly share it.
 use super::ruby;
-use super::timefmt_shim::TimeFormatter;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::EventTime;
+use sluice_core::timefmt::TimeFormatter;
 use std::sync::Mutex;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -145,7 +145,9 @@ mod tests {
     #[test]
     fn numeric_kinds() {
         let mut out = Vec::new();
-        TimeOutput::new(TimeKind::Float, None, false, None).unwrap().write(EventTime::new(1362020400, 123_000_000), &mut out);
+        TimeOutput::new(TimeKind::Float, None, false, None)
+            .unwrap()
+            .write(EventTime::new(1362020400, 123_000_000), &mut out);
         assert_eq!(out, b"1362020400.123");
         out.clear();
         TimeOutput::new(TimeKind::Float, None, false, None).unwrap().write(EventTime::new(1362020400, 0), &mut out);

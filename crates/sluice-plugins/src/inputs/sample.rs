@@ -77,7 +77,9 @@ impl Input for Sample {
             match emitter.emit_async(&self.tag, events).await {
                 Ok(()) => {}
                 Err(EmitError::ShuttingDown) => return Ok(()),
-                Err(e) => tracing::warn!(tag = %self.tag, error = %e, "sample: emit refused; skipping this tick"),
+                Err(e) => {
+                    tracing::warn!(tag = %self.tag, error = %e, "sample: emit refused; skipping this tick")
+                }
             }
         }
     }

@@ -4,6 +4,7 @@ mod file;
 mod null;
 mod relabel;
 pub mod rewrite_tag_filter;
+mod secondary_file;
 mod stdout;
 
 use sluice_core::plugin::Registry;
@@ -14,5 +15,6 @@ pub fn register(reg: &mut Registry) {
     reg.register_output("copy", copy::build);
     reg.register_output("relabel", relabel::build);
     reg.register_output("file", file::build);
+    reg.register_output("secondary_file", secondary_file::build);
     reg.register_output("rewrite_tag_filter", rewrite_tag_filter::build);
 }

@@ -59,15 +59,15 @@ impl ParserCommon {
 
     /// A string time parser with a fixed format and this section's zone settings.
     pub fn time_parser_with_format(&self, e: &Element, format: &str) -> Result<TimeValueParser, ConfigError> {
-        self.settings
-            .parser_with_format(format)
-            .map_err(|m| e.error(format!("invalid time settings: {m}")))
+        self.settings.parser_with_format(format).map_err(|m| e.error(format!("invalid time settings: {m}")))
     }
 
     /// Fluentd's `parse_time`: take (or, with `keep_time_key`, read) the `time_key` field and parse it.
     /// `None` when the record has no such field: the caller uses the current time.
     pub fn take_time(&mut self, record: &mut Map) -> Result<Option<EventTime>, ParseError> {
-        let Some(key) = &self.time_key else { return Ok(None) };
+        let Some(key) = &self.time_key else {
+            return Ok(None);
+        };
         if self.keep_time_key {
             match record.get(key) {
                 Some(v) => self.time.parse_value(v).map(Some),

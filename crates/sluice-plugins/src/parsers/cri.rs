@@ -64,7 +64,13 @@ pub fn split_cri(line: &str) -> Option<(&str, &str, &str, &str)> {
 }
 
 impl CriParser {
-    fn emit(&mut self, stream: &str, logtag: &str, time_text: &str, message: &str) -> Result<Option<Parsed>, ParseError> {
+    fn emit(
+        &mut self,
+        stream: &str,
+        logtag: &str,
+        time_text: &str,
+        message: &str,
+    ) -> Result<Option<Parsed>, ParseError> {
         let Some(inner) = &mut self.inner else {
             let mut record = Map::with_capacity(4);
             record.push_unchecked(Str::const_new("stream"), Value::Str(Str::from(stream)));

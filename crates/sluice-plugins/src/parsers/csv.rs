@@ -59,7 +59,9 @@ pub fn parse_csv_line(line: &str, sep: &str) -> Result<Vec<Option<String>>, Pars
             let mut field = String::new();
             let mut s = q;
             loop {
-                let Some(pos) = s.find('"') else { return Err(malformed("unclosed quoted field")) };
+                let Some(pos) = s.find('"') else {
+                    return Err(malformed("unclosed quoted field"));
+                };
                 field.push_str(&s[..pos]);
                 s = &s[pos + 1..];
                 if let Some(after) = s.strip_prefix('"') {
@@ -185,7 +187,11 @@ pub fn build_tsv(e: &Element, _ctx: &BuildCtx) -> Result<Box<dyn Parser>, Config
     if delimiter.is_empty() {
         return Err(e.error_at("delimiter", "delimiter must not be empty"));
     }
-    Ok(Box::new(TsvParser { keys: keys(e)?, delimiter, common: ParserCommon::from_element(e, &ParserDefaults::default())? }))
+    Ok(Box::new(TsvParser {
+        keys: keys(e)?,
+        delimiter,
+        common: ParserCommon::from_element(e, &ParserDefaults::default())?,
+    }))
 }
 
 impl Parser for TsvParser {

@@ -31,7 +31,9 @@ pub fn json_error(e: &JsonError) -> ParseError {
     ParseError::NotMatched(match e {
         JsonError::NotAnObject => "JSON value is not an object".into(),
         JsonError::Syntax(s) => match s.classify() {
-            serde_json::error::Category::Eof => format!("invalid JSON: ends early at column {}", s.column()),
+            serde_json::error::Category::Eof => {
+                format!("invalid JSON: ends early at column {}", s.column())
+            }
             _ => format!("invalid JSON: syntax error at column {}", s.column()),
         },
     })
@@ -39,7 +41,7 @@ pub fn json_error(e: &JsonError) -> ParseError {
 
 impl Parser for JsonParser {
     fn parse(&mut self, line: &str) -> Result<Option<Parsed>, ParseError> {
-        let record = parse_json_map(line.as_bytes()).map_err(|e| json_error(&e))?;
+        let record = parse_json_map(line).map_err(|e| json_error(&e))?;
         self.common.finish(record).map(Some)
     }
 

@@ -20,9 +20,9 @@ pub struct LtsvParser {
 
 pub fn build(e: &Element, _ctx: &BuildCtx) -> Result<Box<dyn Parser>, ConfigError> {
     let delimiter = match e.get("delimiter_pattern") {
-        Some(p) => Delimiter::Pattern(
-            RubyRegex::from_config(p).map_err(|m| e.error_at("delimiter_pattern", m.to_string()))?,
-        ),
+        Some(p) => {
+            Delimiter::Pattern(RubyRegex::from_config(p).map_err(|m| e.error_at("delimiter_pattern", m.to_string()))?)
+        }
         None => Delimiter::Text(e.str_or("delimiter", "\t")),
     };
     let label_delimiter = e.str_or("label_delimiter", ":");

@@ -18,7 +18,6 @@ pub mod ruby_regex;
 pub mod ruby_text;
 pub mod syslog;
 pub mod time;
-mod timefmt_shim;
 pub mod types;
 
 use sluice_core::plugin::Registry;

@@ -34,7 +34,9 @@ pub fn build(e: &Element, ctx: &BuildCtx) -> Result<Box<dyn Parser>, ConfigError
         parsers.push(parser);
     }
     if parsers.is_empty() {
-        return Err(e.error("multi_format needs at least one <pattern> section").with_hint("add <pattern> format json </pattern>"));
+        return Err(e
+            .error("multi_format needs at least one <pattern> section")
+            .with_hint("add <pattern> format json </pattern>"));
     }
     Ok(Box::new(MultiFormatParser { parsers }))
 }

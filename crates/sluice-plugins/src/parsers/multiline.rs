@@ -48,21 +48,27 @@ impl MultilineParser {
                         return Err(e.error_at(&key, format!("jump of format index found: format{} is missing", i - 1)));
                     }
                     let body = slashed(e, &key, v)?;
-                    RubyRegex::new(body, DOTALL).map_err(|m| e.error_at(&key, format!("invalid regexp in {key}: {m}")))?;
+                    RubyRegex::new(body, DOTALL)
+                        .map_err(|m| e.error_at(&key, format!("invalid regexp in {key}: {m}")))?;
                     joined.push_str(body);
                 }
                 None => gap = true,
             }
         }
         if joined.is_empty() {
-            return Err(e.error("multiline needs format1 (and optionally format2..format20)").with_hint("add 'format1 /^(?<message>.*)/'"));
+            return Err(e
+                .error("multiline needs format1 (and optionally format2..format20)")
+                .with_hint("add 'format1 /^(?<message>.*)/'"));
         }
         let re = RubyRegex::new(&joined, DOTALL).map_err(|m| e.error_at("format1", format!("invalid regexp: {m}")))?;
         let inner = RegexpParser::with_regex(e, re, None)?;
         let firstline = match e.get("format_firstline") {
             Some(v) => {
                 let body = slashed(e, "format_firstline", v)?;
-                Some(RubyRegex::new(body, RubyFlags::default()).map_err(|m| e.error_at("format_firstline", m.to_string()))?)
+                Some(
+                    RubyRegex::new(body, RubyFlags::default())
+                        .map_err(|m| e.error_at("format_firstline", m.to_string()))?,
+                )
             }
             None => None,
         };

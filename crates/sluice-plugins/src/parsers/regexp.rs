@@ -37,7 +37,11 @@ impl RegexpParser {
         Self::with_regex(e, re, default_time_format)
     }
 
-    pub fn with_regex(e: &Element, re: RubyRegex, default_time_format: Option<&'static str>) -> Result<Self, ConfigError> {
+    pub fn with_regex(
+        e: &Element,
+        re: RubyRegex,
+        default_time_format: Option<&'static str>,
+    ) -> Result<Self, ConfigError> {
         if !re.has_names() {
             return Err(e
                 .error_at("expression", "no named captures in the regexp")

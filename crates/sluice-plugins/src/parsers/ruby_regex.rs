@@ -68,15 +68,14 @@ impl RubyRegex {
             match regex::Regex::new(&full) {
                 Ok(r) => Engine::Fast(r),
                 // The fast engine may still refuse something the backtracker accepts.
-                Err(fast_err) => Engine::Fancy(
-                    fancy_regex::Regex::new(&full).map_err(|_| RegexError(fast_err.to_string()))?,
-                ),
+                Err(fast_err) => {
+                    Engine::Fancy(fancy_regex::Regex::new(&full).map_err(|_| RegexError(fast_err.to_string()))?)
+                }
             }
         };
         let mut names: Vec<(Str, Vec<usize>)> = Vec::new();
         for (i, name) in t.group_names.into_iter().enumerate() {
-            let idx = group_index(&engine, &format!("g{i}"))
-                .ok_or_else(|| RegexError(format!("lost group {name}")))?;
+            let idx = group_index(&engine, &format!("g{i}")).ok_or_else(|| RegexError(format!("lost group {name}")))?;
             match names.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, v)) => v.push(idx),
                 None => names.push((name, vec![idx])),
@@ -151,7 +150,9 @@ impl RubyRegex {
                 true
             }
             (Engine::Fast(r), None) => {
-                let Some(c) = r.captures(text) else { return false };
+                let Some(c) = r.captures(text) else {
+                    return false;
+                };
                 for (name, idxs) in self.names.iter() {
                     if let Some(m) = idxs.iter().rev().find_map(|&i| c.get(i)) {
                         out.insert(name.clone(), Value::Str(Str::from(m.as_str())));
@@ -160,7 +161,9 @@ impl RubyRegex {
                 true
             }
             (Engine::Fancy(r), _) => {
-                let Ok(Some(c)) = r.captures(text) else { return false };
+                let Ok(Some(c)) = r.captures(text) else {
+                    return false;
+                };
                 for (name, idxs) in self.names.iter() {
                     if let Some(m) = idxs.iter().rev().find_map(|&i| c.get(i)) {
                         out.insert(name.clone(), Value::Str(Str::from(m.as_str())));
@@ -191,11 +194,8 @@ pub fn split_literal(value: &str) -> Result<(&str, RubyFlags), RegexError> {
     if opts.len() > 3 || !opts.chars().all(|c| matches!(c, 'i' | 'm' | 'x')) {
         return Err(RegexError(format!("unknown options after the right slash: {opts:?}")));
     }
-    let flags = RubyFlags {
-        ignorecase: opts.contains('i'),
-        multiline: opts.contains('m'),
-        extended: opts.contains('x'),
-    };
+    let flags =
+        RubyFlags { ignorecase: opts.contains('i'), multiline: opts.contains('m'), extended: opts.contains('x') };
     Ok((&rest[..close], flags))
 }
 
@@ -229,7 +229,24 @@ fn shorthand(c: char) -> Option<(&'static str, bool)> {
 fn rust_meta(c: char) -> bool {
     matches!(
         c,
-        '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' | '#' | '&' | '-' | '~' | ' '
+        '\\' | '.'
+            | '+'
+            | '*'
+            | '?'
+            | '('
+            | ')'
+            | '|'
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '^'
+            | '$'
+            | '#'
+            | '&'
+            | '-'
+            | '~'
+            | ' '
     )
 }
 
@@ -445,9 +462,7 @@ fn translate(src: &str, extended: bool) -> Result<Translated, RegexError> {
                 } else if rest.starts_with("(?<") || rest.starts_with("(?'") {
                     let close = if rest.starts_with("(?<") { '>' } else { '\'' };
                     let start = pos + 3;
-                    let end = src[start..]
-                        .find(close)
-                        .ok_or_else(|| RegexError("unterminated group name".into()))?;
+                    let end = src[start..].find(close).ok_or_else(|| RegexError("unterminated group name".into()))?;
                     let name = &src[start..start + end];
                     if name.is_empty() {
                         return Err(RegexError("group name is empty".into()));

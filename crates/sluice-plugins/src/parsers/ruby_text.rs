@@ -9,13 +9,12 @@ fn skip_space(b: &[u8]) -> usize {
 fn digit_run(b: &[u8]) -> usize {
     let mut i = 0;
     while i < b.len() {
-        if b[i].is_ascii_digit() {
-            i += 1;
-        } else if b[i] == b'_' && i > 0 && b[i - 1].is_ascii_digit() && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        } else {
+        let underscore_between_digits =
+            b[i] == b'_' && i > 0 && b[i - 1].is_ascii_digit() && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if !(b[i].is_ascii_digit() || underscore_between_digits) {
             break;
         }
+        i += 1;
     }
     i
 }

@@ -6,7 +6,7 @@ use crate::formatters::ruby::float_to_s;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{EventTime, Value};
 use sluice_core::plugin::ParseError;
-use super::timefmt_shim::TimeParser;
+use sluice_core::timefmt::TimeParser;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeType {
@@ -67,7 +67,8 @@ impl TimeSettings {
         let timezone = e.opt_str("timezone");
         if let Some(tz) = &timezone {
             if !valid_timezone(tz) {
-                return Err(e.error_at("timezone", format!("invalid timezone {tz:?}"))
+                return Err(e
+                    .error_at("timezone", format!("invalid timezone {tz:?}"))
                     .with_hint("write an offset such as +09:00 or a zone name such as Asia/Tokyo"));
             }
         }
@@ -216,9 +217,7 @@ fn parse_kind_value(kind: &Kind, v: &Value) -> Result<EventTime, ParseError> {
         (Kind::Float, Value::Int(i)) => Ok(EventTime::new(*i, 0)),
         (Kind::Float, Value::UInt(u)) => Ok(EventTime::new(i64::try_from(*u).unwrap_or(i64::MAX), 0)),
         (Kind::Float, Value::Float(f)) => Ok(parse_float_text(&float_to_s(*f))),
-        (Kind::Mixed(kinds), v) => {
-            kinds.iter().find_map(|k| parse_kind_value(k, v).ok()).ok_or_else(|| value_error(v))
-        }
+        (Kind::Mixed(kinds), v) => kinds.iter().find_map(|k| parse_kind_value(k, v).ok()).ok_or_else(|| value_error(v)),
         (Kind::Str(_), _) => Err(time_error(&brief(v), "value must be string")),
         _ => Err(value_error(v)),
     }
@@ -243,11 +242,7 @@ fn brief(v: &Value) -> String {
 /// digits (`2024`) as seconds. Anything else gets Fluentd's lenient reading.
 pub fn parse_float_text(s: &str) -> EventTime {
     let t = s.trim_start();
-    let numeric = t
-        .strip_prefix(['-', '+'])
-        .unwrap_or(t)
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'_');
+    let numeric = t.strip_prefix(['-', '+']).unwrap_or(t).bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'_');
     if !numeric {
         if let Some(t) = parse_rfc3339(s) {
             return t;
@@ -296,7 +291,13 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// `sluice_core::timefmt`, which handles every other shape.
 pub fn parse_rfc3339(s: &str) -> Option<EventTime> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let year = digits(&b[0..4])? as i64;
@@ -366,7 +367,13 @@ impl StrParser {
         let inner = TimeParser::new(format, localtime, timezone).map_err(|e| e.to_string())?;
         let rfc3339_fast = matches!(
             format,
-            Some("%Y-%m-%dT%H:%M:%S.%NZ" | "%Y-%m-%dT%H:%M:%S.%L%z" | "%Y-%m-%dT%H:%M:%S.%N%z" | "%Y-%m-%dT%H:%M:%S%z" | "%iso8601")
+            Some(
+                "%Y-%m-%dT%H:%M:%S.%NZ"
+                    | "%Y-%m-%dT%H:%M:%S.%L%z"
+                    | "%Y-%m-%dT%H:%M:%S.%N%z"
+                    | "%Y-%m-%dT%H:%M:%S%z"
+                    | "%iso8601"
+            )
         );
         Ok(StrParser { inner, rfc3339_fast })
     }

@@ -40,9 +40,10 @@ impl ValueConverter {
                 "float" => Cast::Float,
                 "bool" => Cast::Bool,
                 "array" => Cast::Array(option.unwrap_or(",").to_string()),
-                "time" => Cast::Time(Box::new(time_cast(option, time).map_err(|m| {
-                    e.error_at("types", format!("types: time cast for '{field}': {m}"))
-                })?)),
+                "time" => Cast::Time(Box::new(
+                    time_cast(option, time)
+                        .map_err(|m| e.error_at("types", format!("types: time cast for '{field}': {m}")))?,
+                )),
                 other => {
                     return Err(e
                         .error_at("types", format!("unknown value conversion for key:'{field}', type:'{other}'"))

@@ -1,0 +1,216 @@
+//! On-disk layout of `@type file` buffers, Fluentd's names: `DIR/buffer.b<hex id>.log` (staged),
+//! `buffer.q<hex id>.log` (queued) and a `.log.meta` file beside each (JSON: tag, timekey, variables,
+//! created, compress; sluice's own format, not Fluentd's msgpack one).
+use super::chunk::ChunkMetadata;
+use super::config::FileBufferConfig;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub dir: PathBuf,
+    prefix: String,
+    suffix: String,
+    file_permission: u32,
+    dir_permission: u32,
+}
+
+pub fn hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<[u8; 16]> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(id)
+}
+
+/// A chunk found on disk at start-up.
+#[derive(Debug)]
+pub struct Found {
+    pub id: [u8; 16],
+    pub staged: bool,
+    pub path: PathBuf,
+}
+
+impl Layout {
+    pub fn new(c: &FileBufferConfig) -> Self {
+        let p = c.path.to_string_lossy().to_string();
+        let (dir, prefix, suffix) = match p.rfind('*') {
+            Some(i) => {
+                let path = Path::new(&p[..i]);
+                let (dir, prefix) = if p[..i].ends_with('/') {
+                    (path.to_path_buf(), String::new())
+                } else {
+                    (
+                        path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+                        path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
+                    )
+                };
+                (dir, prefix, p[i + 1..].to_string())
+            }
+            None => (c.path.clone(), "buffer.".to_string(), ".log".to_string()),
+        };
+        Layout { dir, prefix, suffix, file_permission: c.file_permission, dir_permission: c.dir_permission }
+    }
+
+    pub fn chunk_path(&self, id: &[u8; 16], staged: bool) -> PathBuf {
+        let s = if staged { 'b' } else { 'q' };
+        self.dir.join(format!("{}{}{}{}", self.prefix, s, hex(id), self.suffix))
+    }
+
+    pub fn meta_path(chunk: &Path) -> PathBuf {
+        let mut s = chunk.as_os_str().to_owned();
+        s.push(".meta");
+        PathBuf::from(s)
+    }
+
+    pub fn create_dir(&self) -> io::Result<()> {
+        if !self.dir.exists() {
+            fs::create_dir_all(&self.dir)?;
+            fs::set_permissions(&self.dir, fs::Permissions::from_mode(self.dir_permission))?;
+        }
+        Ok(())
+    }
+
+    /// Create a new staged chunk file and its meta file.
+    pub fn create(&self, id: &[u8; 16], meta: &ChunkMetadata, gzip: bool) -> io::Result<(File, PathBuf)> {
+        let path = self.chunk_path(id, true);
+        // Meta first: a chunk file without its meta file can only be an empty one.
+        self.write_meta(&path, meta, gzip)?;
+        let file = OpenOptions::new().create(true).append(true).mode(self.file_permission).open(&path)?;
+        Ok((file, path))
+    }
+
+    pub fn write_meta(&self, chunk: &Path, meta: &ChunkMetadata, gzip: bool) -> io::Result<()> {
+        let created =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let v = serde_json::json!({
+            "tag": meta.tag,
+            "timekey": meta.timekey,
+            "variables": meta.variables,
+            "created": created,
+            "compress": if gzip { "gzip" } else { "text" },
+        });
+        let mut f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(self.file_permission)
+            .open(Self::meta_path(chunk))?;
+        f.write_all(v.to_string().as_bytes())
+    }
+
+    /// Staged -> queued: make the data durable (fsync) and rename both files from `b` to `q`.
+    pub fn enqueue(&self, id: &[u8; 16], file: &File) -> io::Result<PathBuf> {
+        file.sync_data()?;
+        let from = self.chunk_path(id, true);
+        let to = self.chunk_path(id, false);
+        fs::rename(Self::meta_path(&from), Self::meta_path(&to))?;
+        fs::rename(&from, &to)?;
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(to)
+    }
+
+    /// Write a whole queued chunk at once (used to split a partially failed chunk).
+    pub fn write_queued(&self, id: &[u8; 16], meta: &ChunkMetadata, gzip: bool, data: &[u8]) -> io::Result<PathBuf> {
+        let path = self.chunk_path(id, false);
+        let mut f =
+            OpenOptions::new().create(true).write(true).truncate(true).mode(self.file_permission).open(&path)?;
+        f.write_all(data)?;
+        f.sync_data()?;
+        self.write_meta(&path, meta, gzip)?;
+        Ok(path)
+    }
+
+    pub fn remove(path: &Path) {
+        let _ = fs::remove_file(Self::meta_path(path));
+        let _ = fs::remove_file(path);
+    }
+
+    /// Move a chunk and its meta aside as `<name>.corrupt`.
+    pub fn set_aside(path: &Path) -> PathBuf {
+        let mut c = path.as_os_str().to_owned();
+        c.push(".corrupt");
+        let c = PathBuf::from(c);
+        let _ = fs::rename(path, &c);
+        let meta = Self::meta_path(path);
+        if meta.exists() {
+            let mut m = meta.as_os_str().to_owned();
+            m.push(".corrupt");
+            let _ = fs::rename(&meta, PathBuf::from(m));
+        }
+        c
+    }
+
+    /// Every chunk file of this buffer.
+    pub fn scan(&self) -> io::Result<Vec<Found>> {
+        let mut out = Vec::new();
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for ent in rd.flatten() {
+            let name = ent.file_name().to_string_lossy().to_string();
+            let Some(rest) = name.strip_prefix(&self.prefix) else {
+                continue;
+            };
+            let Some(mid) = rest.strip_suffix(&self.suffix) else {
+                continue;
+            };
+            let staged = match mid.as_bytes().first() {
+                Some(b'b') => true,
+                Some(b'q') => false,
+                _ => continue,
+            };
+            let Some(id) = unhex(&mid[1..]) else { continue };
+            out.push(Found { id, staged, path: ent.path() });
+        }
+        Ok(out)
+    }
+}
+
+/// Metadata read back from a `.meta` file.
+pub struct MetaFile {
+    pub meta: ChunkMetadata,
+    pub created: f64,
+    pub gzip: bool,
+}
+
+pub fn read_meta(chunk: &Path) -> Result<MetaFile, String> {
+    let mut s = String::new();
+    File::open(Layout::meta_path(chunk))
+        .and_then(|mut f| f.read_to_string(&mut s))
+        .map_err(|e| format!("cannot read meta file: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(&s).map_err(|e| format!("corrupt meta file: {e}"))?;
+    let tag = match v.get("tag") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Null) | None => None,
+        _ => return Err("corrupt meta file: tag".into()),
+    };
+    let timekey = v.get("timekey").and_then(serde_json::Value::as_i64);
+    let mut variables = Vec::new();
+    if let Some(vars) = v.get("variables").and_then(serde_json::Value::as_array) {
+        for p in vars {
+            match (p.get(0).and_then(|x| x.as_str()), p.get(1).and_then(|x| x.as_str())) {
+                (Some(k), Some(v)) => variables.push((k.to_string(), v.to_string())),
+                _ => return Err("corrupt meta file: variables".into()),
+            }
+        }
+    }
+    Ok(MetaFile {
+        meta: ChunkMetadata { tag, timekey, variables },
+        created: v.get("created").and_then(serde_json::Value::as_f64).unwrap_or(0.0),
+        gzip: v.get("compress").and_then(serde_json::Value::as_str) == Some("gzip"),
+    })
+}

@@ -1,0 +1,268 @@
+//! Reading one open file: a reusable buffer, lines split with memchr, `\r\n` handled, lines longer than
+//! `max_line_size` skipped without keeping them in memory. Positions are file offsets of line ends, so the
+//! position committed after an emit never covers a line that was not emitted or an incomplete last line.
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const READ_CHUNK: usize = 64 * 1024;
+
+pub struct Handle {
+    file: Option<File>,
+    pub ino: u64,
+    pub dev: u64,
+    /// The position recorded after the last accepted batch.
+    pub committed: u64,
+    /// With a joining parser: offset of the first line of the event it is assembling.
+    pub hold_start: Option<u64>,
+    buf: Vec<u8>,
+    /// Index in `buf` of the first byte not consumed yet.
+    start: usize,
+    /// File offset of `buf[0]`.
+    base: u64,
+    /// Discarding a line longer than `max_line_size` until its newline.
+    skipping: bool,
+    /// The last read returned no data.
+    pub at_eof: bool,
+    window: Instant,
+    window_bytes: u64,
+}
+
+/// One step of [`Handle::next_line`].
+pub enum Next {
+    /// A complete line at `buf[a..b]` (without `\n` or `\r\n`).
+    Line(usize, usize),
+    /// A line longer than `max_line_size` was dropped.
+    Skipped,
+    /// No complete line in the buffer.
+    Empty,
+}
+
+impl Handle {
+    /// Open `path` at `pos` (clamped to the file's size... a larger position means the file was truncated).
+    pub fn open(path: &Path, pos: Option<u64>) -> io::Result<(Handle, u64)> {
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        let size = meta.len();
+        let pos = match pos {
+            Some(p) if p <= size => p,
+            Some(_) => 0,
+            None => size,
+        };
+        if pos > 0 {
+            file.seek(SeekFrom::Start(pos))?;
+        }
+        Ok((Handle::with_file(file, meta.ino(), meta.dev(), pos), size))
+    }
+
+    pub fn with_file(file: File, ino: u64, dev: u64, pos: u64) -> Handle {
+        Handle {
+            file: Some(file),
+            ino,
+            dev,
+            committed: pos,
+            hold_start: None,
+            buf: Vec::new(),
+            start: 0,
+            base: pos,
+            skipping: false,
+            at_eof: false,
+            window: Instant::now(),
+            window_bytes: 0,
+        }
+    }
+
+    /// Offset just after the last consumed line: what the position file may record.
+    pub fn consumed(&self) -> u64 {
+        self.base + self.start as u64
+    }
+
+    /// Offset up to which the file has been read.
+    pub fn read_offset(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Close the descriptor (open_on_every_update); [`Handle::reopen`] continues at the same offset.
+    pub fn close(&mut self) {
+        self.file = None;
+    }
+
+    pub fn reopen(&mut self, path: &Path) -> io::Result<bool> {
+        let mut f = File::open(path)?;
+        let meta = f.metadata()?;
+        if meta.ino() != self.ino || meta.dev() != self.dev {
+            return Ok(false);
+        }
+        f.seek(SeekFrom::Start(self.read_offset()))?;
+        self.file = Some(f);
+        Ok(true)
+    }
+
+    /// Size of the open file, for truncation checks.
+    pub fn size(&self) -> Option<u64> {
+        self.file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len())
+    }
+
+    /// Start over at `pos`, dropping buffered bytes (truncation, or a batch the next stage refused).
+    pub fn rewind(&mut self, pos: u64) -> io::Result<()> {
+        if let Some(f) = self.file.as_mut() {
+            f.seek(SeekFrom::Start(pos))?;
+        }
+        self.buf.clear();
+        self.start = 0;
+        self.base = pos;
+        self.hold_start = None;
+        self.skipping = false;
+        self.at_eof = false;
+        Ok(())
+    }
+
+    /// Bytes of an incomplete last line.
+    #[cfg(test)]
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Consume the incomplete last line (end of file with exit_on_eof, or a rotated file given up).
+    pub fn take_pending(&mut self) -> Option<(usize, usize)> {
+        if self.start >= self.buf.len() || self.skipping {
+            return None;
+        }
+        let (a, mut b) = (self.start, self.buf.len());
+        if self.buf[b - 1] == b'\r' {
+            b -= 1;
+        }
+        self.start = self.buf.len();
+        Some((a, b))
+    }
+
+    /// File offset of `buf[a]`.
+    pub fn offset_of(&self, a: usize) -> u64 {
+        self.base + a as u64
+    }
+
+    pub fn bytes(&self, a: usize, b: usize) -> &[u8] {
+        &self.buf[a..b]
+    }
+
+    pub fn next_line(&mut self, max_line_size: Option<usize>) -> Next {
+        let rest = &self.buf[self.start..];
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                let a = self.start;
+                self.start += i + 1;
+                if self.skipping {
+                    self.skipping = false;
+                    return Next::Skipped;
+                }
+                let mut b = a + i;
+                if b > a && self.buf[b - 1] == b'\r' {
+                    b -= 1;
+                }
+                if max_line_size.is_some_and(|m| b - a > m) {
+                    return Next::Skipped;
+                }
+                Next::Line(a, b)
+            }
+            None => {
+                if let Some(m) = max_line_size {
+                    if rest.len() > m && !self.skipping {
+                        // Too long already: forget it and skip up to its newline.
+                        self.skipping = true;
+                    }
+                    if self.skipping {
+                        self.start = self.buf.len();
+                    }
+                }
+                Next::Empty
+            }
+        }
+    }
+
+    /// Read more bytes. Ok(0) at the end of the file or when `limit` (bytes per second) is used up.
+    pub fn fill(&mut self, limit: Option<u64>) -> io::Result<usize> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(0);
+        };
+        let mut want = READ_CHUNK;
+        if let Some(l) = limit {
+            if self.window.elapsed() >= Duration::from_secs(1) {
+                self.window = Instant::now();
+                self.window_bytes = 0;
+            }
+            let left = l.saturating_sub(self.window_bytes);
+            if left == 0 {
+                return Ok(0);
+            }
+            want = want.min(left as usize);
+        }
+        // Drop consumed bytes before growing the buffer.
+        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.capacity() / 2) {
+            self.buf.drain(..self.start);
+            self.base += self.start as u64;
+            self.start = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + want, 0);
+        let n = loop {
+            match file.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(old + n);
+        self.window_bytes += n as u64;
+        self.at_eof = n == 0;
+        Ok(n)
+    }
+
+    /// True when the byte limit for this second is used up.
+    pub fn throttled(&self, limit: Option<u64>) -> bool {
+        limit.is_some_and(|l| self.window_bytes >= l && self.window.elapsed() < Duration::from_secs(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn lines(h: &mut Handle, max: Option<usize>) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            match h.next_line(max) {
+                Next::Line(a, b) => out.push(String::from_utf8_lossy(h.bytes(a, b)).into_owned()),
+                Next::Skipped => out.push("<skipped>".into()),
+                Next::Empty => {
+                    if h.fill(None).unwrap() == 0 {
+                        return out;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn splits_crlf_partial_and_long_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        let mut f = File::create(&p).unwrap();
+        f.write_all(b"one\r\ntwo\n").unwrap();
+        f.write_all(&vec![b'x'; 200_000]).unwrap();
+        f.write_all(b"\nthree\npart").unwrap();
+        let (mut h, _) = Handle::open(&p, Some(0)).unwrap();
+        assert_eq!(lines(&mut h, Some(1000)), vec!["one", "two", "<skipped>", "three"]);
+        assert_eq!(h.pending(), b"part");
+        assert_eq!(h.consumed(), 5 + 4 + 200_001 + 6);
+    }
+}

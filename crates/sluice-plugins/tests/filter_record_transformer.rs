@@ -1,0 +1,281 @@
+//! `record_transformer` through the real engine: placeholders, JSON values, auto_typecast, renew_record,
+//! keep_keys, remove_keys, renew_time_key (and its @ERROR path), configuration errors.
+use parking_lot::Mutex;
+use sluice_core::config::{parse_str, ConfigError, Element};
+use sluice_core::engine::assemble;
+use sluice_core::event::{Event, EventTime, Events, Map, Value};
+use sluice_core::plugin::{BuildCtx, EmitError, Output, Registry};
+use sluice_core::record;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+type Sink = Mutex<Vec<(String, Event)>>;
+
+fn sinks() -> &'static Mutex<HashMap<String, Arc<Sink>>> {
+    static S: OnceLock<Mutex<HashMap<String, Arc<Sink>>>> = OnceLock::new();
+    S.get_or_init(Default::default)
+}
+
+struct Capture(Arc<Sink>);
+impl Output for Capture {
+    fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
+        self.0.lock().extend(events.into_iter().map(|e| (tag.to_string(), e)));
+        Ok(())
+    }
+}
+fn build_capture(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
+    let run = s.required_str("run")?;
+    Ok(Arc::new(Capture(sinks().lock().entry(run).or_default().clone())))
+}
+
+fn registry() -> Arc<Registry> {
+    let mut r = Registry::new();
+    sluice_plugins::register_all(&mut r);
+    r.register_output("capture", build_capture);
+    Arc::new(r)
+}
+
+fn assemble_conf(conf: &str) -> Result<sluice_core::engine::Engine, Vec<ConfigError>> {
+    let root = parse_str(conf, Path::new("rt.conf")).map_err(|e| vec![e])?;
+    let a = assemble(&root, registry(), false);
+    match a.engine {
+        Some(e) if a.diagnostics.errors.is_empty() => Ok(e),
+        _ => Err(a.diagnostics.errors),
+    }
+}
+
+/// `<filter **>` with `body`, then a capture of everything; `@ERROR` goes to a second capture.
+fn run(id: &str, body: &str, tag: &str, events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
+    let conf = format!(
+        "<filter **>\n  @type record_transformer\n{body}\n</filter>\n<match **>\n  @type capture\n  run {id}\n</match>\n\
+         <label @ERROR>\n  <match **>\n    @type capture\n    run {id}-error\n  </match>\n</label>\n"
+    );
+    let engine = assemble_conf(&conf).unwrap_or_else(|e| panic!("config errors: {e:?}"));
+    engine.router.emit_to_label("@ROOT", tag, events).expect("emit");
+    let take =
+        |k: &str| sinks().lock().get(k).map(|s| s.lock().iter().map(|(_, e)| e.clone()).collect()).unwrap_or_default();
+    (take(id), take(&format!("{id}-error")))
+}
+
+fn records(id: &str, body: &str, tag: &str, recs: Vec<Map>) -> Vec<Map> {
+    let events = recs.into_iter().map(|r| Event::new(EventTime::new(1_700_000_000, 5), r)).collect();
+    let (ok, err) = run(id, body, tag, events);
+    assert!(err.is_empty(), "unexpected @ERROR events: {err:?}");
+    ok.into_iter().map(|e| e.record).collect()
+}
+
+fn config_error(body: &str) -> String {
+    let conf = format!("<filter **>\n  @type record_transformer\n{body}\n</filter>\n");
+    match assemble_conf(&conf) {
+        Ok(_) => panic!("expected a configuration error"),
+        Err(e) => e.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+    }
+}
+
+fn local_time(sec: i64) -> String {
+    use chrono::TimeZone;
+    chrono::Local
+        .timestamp_opt(sec, 0)
+        .single()
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S %z").to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn placeholders_expand_into_strings() {
+    let body = r#"  <record>
+    host ${hostname}
+    tag ${tag}
+    last ${tag_parts[-1]}
+    first ${tag_parts[0]}
+    out_of_range <${tag_parts[7]}>
+    prefix ${tag_prefix[1]}
+    suffix ${tag_suffix[1]}
+    suffix_last ${tag_suffix[-1]}
+    msg ${record["message"]} from ${tag_parts[1]}
+    nested ${record["a"]["b"]}
+    single ${record['a']['b']}
+    num ${record["n"]}
+    missing <${record["nope"]}>
+    at ${time}
+    ${tag_parts[0]}_seen yes
+    message replaced
+  </record>"#;
+    let mut a = Map::new();
+    a.insert("b", Value::from("deep"));
+    let got = records(
+        "placeholders",
+        body,
+        "app.web.prod",
+        vec![record! {"message" => "hello", "a" => Value::Map(a.clone()), "n" => 7i64}],
+    );
+    let host = sluice_core::util::hostname();
+    let want = record! {
+        "message" => "replaced",
+        "a" => Value::Map(a),
+        "n" => 7i64,
+        "host" => host.as_str(),
+        "tag" => "app.web.prod",
+        "last" => "prod",
+        "first" => "app",
+        "out_of_range" => "<>",
+        "prefix" => "app.web",
+        "suffix" => "web.prod",
+        "suffix_last" => "prod",
+        // Placeholders see the record as it arrived, not the new `message`.
+        "msg" => "hello from web",
+        "nested" => "deep",
+        "single" => "deep",
+        "num" => "7",
+        "missing" => "<>",
+        "at" => local_time(1_700_000_000).as_str(),
+        "app_seen" => "yes",
+    };
+    assert_eq!(got, vec![want]);
+}
+
+#[test]
+fn auto_typecast_and_json_values() {
+    let body = r#"  auto_typecast true
+  <record>
+    num ${record["n"]}
+    flag ${record["ok"]}
+    map ${record["m"]}
+    missing ${record["nope"]}
+    text n=${record["n"]}
+    info {"t":"${tag}","list":[1,"${tag_parts[0]}",null,true],"${tag_parts[1]}":2.5}
+    broken '{"not json'
+  </record>"#;
+    let mut m = Map::new();
+    m.insert("x", Value::Int(1));
+    let got =
+        records("typecast", body, "svc.api", vec![record! {"n" => 42i64, "ok" => false, "m" => Value::Map(m.clone())}]);
+    let mut info = Map::new();
+    info.insert("t", Value::from("svc.api"));
+    info.insert("list", Value::Array(vec![Value::Int(1), Value::from("svc"), Value::Null, Value::Bool(true)]));
+    info.insert("api", Value::Float(2.5));
+    let want = record! {
+        "n" => 42i64,
+        "ok" => false,
+        "m" => Value::Map(m.clone()),
+        "num" => 42i64,
+        "flag" => false,
+        "map" => Value::Map(m),
+        "missing" => Value::Null,
+        "text" => "n=42",
+        "info" => Value::Map(info),
+        "broken" => "{\"not json",
+    };
+    assert_eq!(got, vec![want]);
+}
+
+#[test]
+fn without_typecast_values_are_strings() {
+    let body = "  <record>\n    num ${record[\"n\"]}\n    f ${record[\"f\"]}\n    b ${record[\"b\"]}\n  </record>";
+    let got = records("strings", body, "t", vec![record! {"n" => 42i64, "f" => 0.5f64, "b" => true}]);
+    assert_eq!(
+        got,
+        vec![record! {"n" => 42i64, "f" => 0.5f64, "b" => true, "num" => "42", "f" => "0.5", "b" => "true"}]
+    );
+}
+
+#[test]
+fn renew_record_keep_keys_and_remove_keys() {
+    let body = r#"  renew_record true
+  keep_keys keep1,keep2,absent
+  remove_keys $.user.password,keep2
+  <record>
+    user {"name":"${record[\"name\"]}","password":"x"}
+    tag ${tag}
+  </record>"#;
+    let got = records(
+        "renew",
+        body,
+        "t",
+        vec![record! {"keep1" => 1i64, "keep2" => "two", "drop" => "gone", "name" => "ann"}],
+    );
+    let mut user = Map::new();
+    user.insert("name", Value::from("ann"));
+    assert_eq!(got, vec![record! {"keep1" => 1i64, "user" => Value::Map(user), "tag" => "t"}]);
+
+    // Without renew_record the record is kept; remove_keys with accessors and plain names.
+    let body = "  remove_keys $.a.b, c ,$['d'][0]\n  <record>\n    added ${record[\"c\"]}\n  </record>";
+    let mut a = Map::new();
+    a.insert("b", Value::Int(1));
+    a.insert("keep", Value::Int(2));
+    let got = records(
+        "remove",
+        body,
+        "t",
+        vec![record! {"a" => Value::Map(a), "c" => "cc", "d" => Value::Array(vec![Value::Int(1), Value::Int(2)])}],
+    );
+    let mut a2 = Map::new();
+    a2.insert("keep", Value::Int(2));
+    assert_eq!(got, vec![record! {"a" => Value::Map(a2), "d" => Value::Array(vec![Value::Int(2)]), "added" => "cc"}]);
+}
+
+#[test]
+fn renew_time_key_sets_the_time_and_bad_values_go_to_error() {
+    let body = "  renew_time_key ts\n  <record>\n    ts ${record[\"epoch\"]}\n  </record>";
+    let ev = |r: Map| Event::new(EventTime::new(5, 0), r);
+    let (ok, err) = run(
+        "renew-time",
+        body,
+        "t",
+        vec![ev(record! {"epoch" => "1700000000.25"}), ev(record! {"other" => 1i64}), ev(record! {"epoch" => "x"})],
+    );
+    let times: Vec<EventTime> = ok.iter().map(|e| e.time).collect();
+    // "x".to_r is 0 in Ruby; a missing key expands to "" (also 0).
+    assert_eq!(times, vec![EventTime::new(1_700_000_000, 250_000_000), EventTime::new(0, 0), EventTime::new(0, 0)]);
+    assert!(err.is_empty());
+
+    let body = "  renew_time_key ts\n  auto_typecast true\n  <record>\n    ts ${record[\"epoch\"]}\n  </record>";
+    let (ok, err) = run(
+        "renew-time-typed",
+        body,
+        "t",
+        vec![
+            ev(record! {"epoch" => 1_600_000_000i64}),
+            ev(record! {"epoch" => Value::Array(vec![])}),
+            ev(record! {"epoch" => 1.5f64}),
+        ],
+    );
+    assert_eq!(
+        ok.iter().map(|e| e.time).collect::<Vec<_>>(),
+        vec![EventTime::new(1_600_000_000, 0), EventTime::new(1, 500_000_000)]
+    );
+    // The rejected event reaches @ERROR as it arrived.
+    assert_eq!(err, vec![ev(record! {"epoch" => Value::Array(vec![])})]);
+}
+
+#[test]
+fn configuration_errors_name_the_line() {
+    let e = config_error("  enable_ruby true\n  <record>\n    a ${record['x'].upcase}\n  </record>");
+    assert!(e.contains("rt.conf:3") && e.contains("enable_ruby"), "{e}");
+    let e = config_error("  keep_keys a,b");
+    assert!(e.contains("rt.conf:3") && e.contains("renew_record"), "{e}");
+    let e = config_error("  remove_keys $.a[x");
+    assert!(e.contains("rt.conf:3"), "{e}");
+    let e = config_error("  renew_record maybe");
+    assert!(e.contains("rt.conf:3") && e.contains("renew_record"), "{e}");
+}
+
+#[test]
+fn empty_and_odd_records() {
+    let body = "  <record>\n    t ${tag}\n    v ${record[\"v\"]}\n  </record>";
+    let got = records(
+        "odd",
+        body,
+        "x",
+        vec![record! {}, record! {"v" => Value::Bytes(b"caf\xff".to_vec())}, record! {"v" => Value::Null}],
+    );
+    assert_eq!(
+        got,
+        vec![
+            record! {"t" => "x", "v" => ""},
+            record! {"v" => "caf\u{fffd}", "t" => "x"},
+            record! {"v" => "", "t" => "x"},
+        ]
+    );
+}

@@ -1,0 +1,687 @@
+//! `@type mask`: finds personal data and secrets in records and masks them before they leave the node.
+//!
+//! Fail closed: a record with a value the filter cannot read (invalid UTF-8 bytes, a value larger than
+//! `max_value_size`, nesting deeper than 64 levels) or an internal error never passes on unmasked. It goes
+//! to `@ERROR` with the unreadable values redacted (`on_error error`, the default) or is dropped
+//! (`on_error drop`), and is counted.
+pub mod detect;
+pub mod kind;
+pub mod mask;
+pub mod validate;
+
+use detect::{is_masked_value, Match, Rule, RuleValidator, Scanner, Scratch};
+use kind::{normalize_key, Detector, DetectorSet, KindId, BUILTIN, DEFAULT_SENSITIVE_KEYS, KEY_BUF, SENSITIVE_KEY};
+use mask::{Masker, Mode};
+use sluice_core::config::{ConfigError, Element};
+use sluice_core::event::{Events, Map, Str, Value};
+use sluice_core::plugin::{BuildCtx, ErrorEvents, Filter, Registry};
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub fn register(reg: &mut Registry) {
+    reg.register_filter("mask", build);
+}
+
+/// Deepest nesting scanned; deeper values count as unreadable.
+const MAX_DEPTH: usize = 64;
+
+/// Extra masking rounds over a masked value before it is redacted whole.
+const MAX_ROUNDS: usize = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Target,
+    Skip,
+    Mode(Mode),
+}
+
+#[derive(Debug)]
+struct Accessor {
+    segs: Vec<Seg>,
+    role: Role,
+}
+
+/// Parse a record accessor: `$.a.b`, `$['a']['b']`, `$.items[0].card`, or a bare top-level key.
+fn parse_accessor(s: &str) -> Option<Vec<Seg>> {
+    let s = s.trim();
+    if !s.starts_with('$') {
+        return (!s.is_empty()).then(|| vec![Seg::Key(s.to_string())]);
+    }
+    let b = s.as_bytes();
+    let mut segs = Vec::new();
+    let mut i = 1;
+    while i < b.len() {
+        match b[i] {
+            b'.' => {
+                let st = i + 1;
+                let mut e = st;
+                while e < b.len() && b[e] != b'.' && b[e] != b'[' {
+                    e += 1;
+                }
+                if e == st {
+                    return None;
+                }
+                segs.push(Seg::Key(s[st..e].to_string()));
+                i = e;
+            }
+            b'[' => {
+                let close = s[i..].find(']')? + i;
+                let inner = s[i + 1..close].trim();
+                if (inner.starts_with('\'') && inner.ends_with('\'') || inner.starts_with('"') && inner.ends_with('"'))
+                    && inner.len() >= 2
+                {
+                    segs.push(Seg::Key(inner[1..inner.len() - 1].to_string()));
+                } else {
+                    segs.push(Seg::Index(inner.parse().ok()?));
+                }
+                i = close + 1;
+            }
+            _ => return None,
+        }
+    }
+    (!segs.is_empty()).then_some(segs)
+}
+
+/// What was masked, per kind (never the values), and how many records failed closed.
+#[derive(Debug)]
+pub struct MaskMetrics {
+    names: Vec<String>,
+    masked: Vec<AtomicU64>,
+    pub records_in: AtomicU64,
+    pub records_masked: AtomicU64,
+    pub records_failed: AtomicU64,
+    pub fields_removed: AtomicU64,
+}
+
+impl MaskMetrics {
+    fn new(names: Vec<String>) -> Self {
+        let masked = names.iter().map(|_| AtomicU64::new(0)).collect();
+        MaskMetrics {
+            names,
+            masked,
+            records_in: AtomicU64::new(0),
+            records_masked: AtomicU64::new(0),
+            records_failed: AtomicU64::new(0),
+            fields_removed: AtomicU64::new(0),
+        }
+    }
+
+    fn count(&self, kind: KindId) {
+        if let Some(c) = self.masked.get(kind as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Masked values per kind name (`email`, `card`, ..., `sensitive_key`, user rule names).
+    pub fn masked_by_kind(&self) -> Vec<(String, u64)> {
+        self.names.iter().zip(&self.masked).map(|(n, c)| (n.clone(), c.load(Ordering::Relaxed))).collect()
+    }
+
+    pub fn masked(&self, kind: &str) -> u64 {
+        self.names.iter().position(|n| n == kind).map_or(0, |i| self.masked[i].load(Ordering::Relaxed))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    Error,
+    Drop,
+}
+
+pub struct MaskFilter {
+    scanner: Scanner,
+    masker: Masker,
+    /// Kind names by id: built-ins, `sensitive_key`, then user rules.
+    names: Vec<String>,
+    /// Mode per kind id.
+    modes: Vec<Mode>,
+    scan_all: bool,
+    accessors: Vec<Accessor>,
+    all_accessors: Vec<u16>,
+    sensitive: HashMap<Vec<u8>, KindId>,
+    on_error: OnError,
+    metrics: Arc<MaskMetrics>,
+}
+
+pub fn build(conf: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError> {
+    let f = MaskFilter::from_conf(conf)?;
+    if !ctx.dry_run {
+        let id = conf.plugin_id().map(str::to_string);
+        if let Ok(mut all) = LIVE.lock() {
+            all.retain(|(_, w)| w.strong_count() > 0);
+            all.push((id, Arc::downgrade(&f.metrics)));
+        }
+    }
+    Ok(Arc::new(f))
+}
+
+/// The counters of every running `mask` filter, for the monitoring work (`Filter` has no metrics hook).
+static LIVE: std::sync::Mutex<Vec<(Option<String>, std::sync::Weak<MaskMetrics>)>> = std::sync::Mutex::new(Vec::new());
+
+/// Counters of every live `mask` filter with its `@id` (if any).
+pub fn live_metrics() -> Vec<(Option<String>, Arc<MaskMetrics>)> {
+    LIVE.lock()
+        .map(|all| all.iter().filter_map(|(id, w)| w.upgrade().map(|m| (id.clone(), m))).collect())
+        .unwrap_or_default()
+}
+
+fn read_key(conf: &Element) -> Result<Option<Vec<u8>>, ConfigError> {
+    let key = if let Some(var) = conf.opt_str("hash_key_env") {
+        match std::env::var(&var) {
+            Ok(v) => Some(v.into_bytes()),
+            Err(_) => {
+                return Err(conf
+                    .error_at("hash_key_env", format!("environment variable {var} is not set or not UTF-8"))
+                    .with_hint("export the HMAC key in that variable before starting sluice"))
+            }
+        }
+    } else if let Some(path) = conf.opt_str("hash_key_file") {
+        match std::fs::read(&path) {
+            Ok(mut v) => {
+                while v.last().is_some_and(|c| c.is_ascii_whitespace()) {
+                    v.pop();
+                }
+                Some(v)
+            }
+            Err(e) => return Err(conf.error_at("hash_key_file", format!("cannot read {path}: {e}"))),
+        }
+    } else {
+        None
+    };
+    if let Some(k) = &key {
+        if k.len() < 16 {
+            return Err(conf
+                .error("the hash key is shorter than 16 bytes")
+                .with_hint("use a random key of at least 32 bytes, e.g. `openssl rand -hex 32`"));
+        }
+    }
+    Ok(key)
+}
+
+impl MaskFilter {
+    pub fn from_conf(conf: &Element) -> Result<Self, ConfigError> {
+        // detectors
+        let mut enabled = DetectorSet::empty();
+        match conf.array("detectors")? {
+            None => enabled = DetectorSet::defaults(),
+            Some(list) => {
+                for name in list {
+                    let name = name.trim();
+                    if name == "all" {
+                        enabled = DetectorSet::all();
+                    } else if name == "default" {
+                        enabled = DetectorSet::defaults().iter().fold(enabled, |s, d| s.with(d));
+                    } else if let Some(d) = Detector::from_name(name) {
+                        enabled = enabled.with(d);
+                    } else {
+                        return Err(conf.error_at("detectors", format!("unknown detector '{name}'")).with_hint(
+                            format!(
+                                "known detectors: all, default, {}",
+                                BUILTIN.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let strict = conf.bool_or("strict_checksum", false)?;
+        let max_size = conf.size_or("max_value_size", 1 << 20)? as usize;
+        let default_mode = Mode::from_name(&conf.enum_or("mode", &Mode::NAMES, "redact")?).unwrap_or(Mode::Redact);
+        let partial_keep = conf.int_or("partial_keep", 4)?;
+        if !(0..=64).contains(&partial_keep) {
+            return Err(conf.error_at("partial_keep", "must be between 0 and 64"));
+        }
+
+        let mut names: Vec<String> = BUILTIN.iter().map(|d| d.name().to_string()).collect();
+        names.push(kind::SENSITIVE_KEY_NAME.to_string());
+        let mut modes: Vec<Mode> = vec![default_mode; names.len()];
+
+        // user rules
+        let mut rules = Vec::new();
+        for r in conf.sections("rule") {
+            let name = r.required_str("name")?;
+            if names.contains(&name) {
+                return Err(r.error_at("name", format!("rule name '{name}' is already used")));
+            }
+            let pattern = r.required_str("pattern")?;
+            let regex = regex::RegexBuilder::new(&pattern)
+                .size_limit(1 << 22)
+                .build()
+                .map_err(|e| r.error_at("pattern", format!("invalid regular expression: {e}")))?;
+            let validator = match r.enum_or("validator", &["none", "luhn"], "none")?.as_str() {
+                "luhn" => RuleValidator::Luhn,
+                _ => RuleValidator::None,
+            };
+            let mode = match r.opt_str("mode") {
+                None => default_mode,
+                Some(m) => Mode::from_name(&m).ok_or_else(|| {
+                    r.error_at("mode", format!("unknown mode '{m}'")).with_hint("use redact, partial, hash or remove")
+                })?,
+            };
+            names.push(name.clone());
+            modes.push(mode);
+            rules.push(Rule { name, regex, validator });
+        }
+
+        for (k, v) in conf.hash("detector_modes")?.unwrap_or_default() {
+            let id = names
+                .iter()
+                .position(|n| *n == k)
+                .ok_or_else(|| conf.error_at("detector_modes", format!("unknown detector or rule '{k}'")))?;
+            modes[id] = Mode::from_name(&v)
+                .ok_or_else(|| conf.error_at("detector_modes", format!("unknown mode '{v}' for '{k}'")))?;
+        }
+
+        // where
+        let mut accessors = Vec::new();
+        let mut add_acc = |key: &str, text: &str, role: Role| -> Result<(), ConfigError> {
+            let segs =
+                parse_accessor(text).ok_or_else(|| conf.error_at(key, format!("invalid record accessor '{text}'")))?;
+            accessors.push(Accessor { segs, role });
+            Ok(())
+        };
+        let keys = conf.array_or_empty("keys")?;
+        for k in &keys {
+            add_acc("keys", k, Role::Target)?;
+        }
+        for k in conf.array_or_empty("skip_keys")? {
+            add_acc("skip_keys", &k, Role::Skip)?;
+        }
+        for (k, v) in conf.hash("key_modes")?.unwrap_or_default() {
+            let m = Mode::from_name(&v)
+                .ok_or_else(|| conf.error_at("key_modes", format!("unknown mode '{v}' for '{k}'")))?;
+            add_acc("key_modes", &k, Role::Mode(m))?;
+        }
+        let scan_all = conf.bool_or("scan_all", keys.is_empty())?;
+        if !scan_all && keys.is_empty() {
+            return Err(conf
+                .error_at("scan_all", "scan_all is false and no `keys` are given: nothing would be scanned")
+                .with_hint("name the fields with `keys $.message,$.user.phone` or set `scan_all true`"));
+        }
+
+        // sensitive field names
+        let mut sensitive: HashMap<Vec<u8>, KindId> = HashMap::new();
+        let mut buf = [0u8; KEY_BUF];
+        let mut add_sensitive = |name: &str, kind: KindId| {
+            if let Some(n) = normalize_key(name, &mut buf) {
+                if !n.is_empty() {
+                    sensitive.insert(n.to_vec(), kind);
+                }
+            }
+        };
+        match conf.array("sensitive_keys")? {
+            None => {
+                for (n, d) in DEFAULT_SENSITIVE_KEYS {
+                    add_sensitive(n, d.map_or(SENSITIVE_KEY, |d| d.id()));
+                }
+            }
+            Some(list) => {
+                for n in list {
+                    add_sensitive(&n, SENSITIVE_KEY);
+                }
+            }
+        }
+        for n in conf.array_or_empty("extra_sensitive_keys")? {
+            add_sensitive(&n, SENSITIVE_KEY);
+        }
+
+        let on_error = match conf.enum_or("on_error", &["error", "drop"], "error")?.as_str() {
+            "drop" => OnError::Drop,
+            _ => OnError::Error,
+        };
+
+        let key = read_key(conf)?;
+        let hashing = modes.contains(&Mode::Hash) || accessors.iter().any(|a| a.role == Role::Mode(Mode::Hash));
+        if hashing && key.is_none() {
+            return Err(conf
+                .error("the hash mode needs an HMAC key")
+                .with_hint("set `hash_key_env VAR` or `hash_key_file PATH` (at least 16 bytes)"));
+        }
+
+        let scanner = Scanner::new(enabled, strict, max_size, rules)
+            .map_err(|e| conf.error(format!("cannot build the rule set: {e}")))?;
+        let metrics = Arc::new(MaskMetrics::new(names.clone()));
+        Ok(MaskFilter {
+            scanner,
+            masker: Masker::new(partial_keep as usize, key),
+            names,
+            modes,
+            scan_all,
+            all_accessors: (0..accessors.len() as u16).collect(),
+            accessors,
+            sensitive,
+            on_error,
+            metrics,
+        })
+    }
+
+    pub fn metrics(&self) -> Arc<MaskMetrics> {
+        self.metrics.clone()
+    }
+
+    /// Mask one record in place. `Err` (with a reason that never holds record content) means the record
+    /// must not pass on; its unreadable values have been redacted.
+    pub fn mask_record(&self, record: &mut Map) -> Result<bool, String> {
+        self.mask_record_with(record, &mut Cx::default())
+    }
+
+    fn mask_record_with(&self, record: &mut Map, cx: &mut Cx) -> Result<bool, String> {
+        cx.failure = None;
+        cx.changed = false;
+        let st = State { in_scope: self.scan_all, mode: None, active: &self.all_accessors };
+        self.walk_map(record, &st, 0, cx);
+        match cx.failure.take() {
+            Some(reason) => Err(reason),
+            None => Ok(cx.changed),
+        }
+    }
+
+    fn mode_for(&self, kind: KindId, over: Option<Mode>) -> Mode {
+        over.unwrap_or_else(|| self.modes.get(kind as usize).copied().unwrap_or(Mode::Redact))
+    }
+
+    fn walk_map(&self, m: &mut Map, st: &State<'_>, depth: usize, cx: &mut Cx) {
+        m.retain(|k, v| {
+            let mut child = State { in_scope: st.in_scope, mode: st.mode, active: &[] };
+            let mut next: Vec<u16> = Vec::new();
+            for &ai in st.active {
+                let a = &self.accessors[ai as usize];
+                if matches!(a.segs.get(depth), Some(Seg::Key(s)) if s == k) {
+                    if a.segs.len() == depth + 1 {
+                        match a.role {
+                            Role::Skip => return true,
+                            Role::Target => child.in_scope = true,
+                            Role::Mode(md) => child.mode = Some(md),
+                        }
+                    } else {
+                        next.push(ai);
+                    }
+                }
+            }
+            child.active = &next;
+            if !self.sensitive.is_empty() {
+                let mut buf = [0u8; KEY_BUF];
+                if let Some(kind) = normalize_key(k, &mut buf).and_then(|n| self.sensitive.get(n)) {
+                    return self.mask_whole(v, *kind, child.mode, depth, cx);
+                }
+            }
+            self.walk_value(v, &child, depth, cx)
+        });
+    }
+
+    /// Returns false when the value must be removed.
+    fn walk_value(&self, v: &mut Value, st: &State<'_>, depth: usize, cx: &mut Cx) -> bool {
+        if depth > MAX_DEPTH {
+            *v = Value::from("[REDACTED:unscannable]");
+            cx.fail("nesting deeper than 64 levels");
+            return true;
+        }
+        match v {
+            Value::Map(m) => {
+                self.walk_map(m, st, depth + 1, cx);
+                true
+            }
+            Value::Array(items) => {
+                let mut idx = 0;
+                items.retain_mut(|item| {
+                    let mut child = State { in_scope: st.in_scope, mode: st.mode, active: &[] };
+                    let mut next: Vec<u16> = Vec::new();
+                    for &ai in st.active {
+                        let a = &self.accessors[ai as usize];
+                        if a.segs.get(depth + 1) == Some(&Seg::Index(idx)) {
+                            if a.segs.len() == depth + 2 {
+                                match a.role {
+                                    Role::Skip => {
+                                        idx += 1;
+                                        return true;
+                                    }
+                                    Role::Target => child.in_scope = true,
+                                    Role::Mode(md) => child.mode = Some(md),
+                                }
+                            } else {
+                                next.push(ai);
+                            }
+                        }
+                    }
+                    idx += 1;
+                    child.active = &next;
+                    // an index consumes one level of the accessor
+                    self.walk_value(item, &child, depth + 1, cx)
+                });
+                true
+            }
+            Value::Str(s) if st.in_scope => match self.mask_text(s.as_str(), st.mode, cx) {
+                Outcome::Keep => true,
+                Outcome::Remove => false,
+                Outcome::Replace(r) => {
+                    *s = Str::from(r);
+                    true
+                }
+            },
+            Value::Int(_) | Value::UInt(_) if st.in_scope => {
+                let big = match *v {
+                    Value::Int(i) => i.unsigned_abs() >= 1_000_000,
+                    Value::UInt(u) => u >= 1_000_000,
+                    _ => false,
+                };
+                if !big {
+                    return true;
+                }
+                let text = v.to_display_string();
+                match self.mask_text(&text, st.mode, cx) {
+                    Outcome::Keep => true,
+                    Outcome::Remove => false,
+                    Outcome::Replace(r) => {
+                        *v = Value::from(r);
+                        true
+                    }
+                }
+            }
+            Value::Bytes(bytes) if st.in_scope => match std::str::from_utf8(bytes) {
+                Ok(text) => match self.mask_text(text, st.mode, cx) {
+                    Outcome::Keep => true,
+                    Outcome::Remove => false,
+                    Outcome::Replace(r) => {
+                        *v = Value::from(r);
+                        true
+                    }
+                },
+                Err(_) => {
+                    *v = Value::from("[REDACTED:unscannable]");
+                    cx.fail("a value is not valid UTF-8");
+                    true
+                }
+            },
+            _ => true,
+        }
+    }
+
+    fn mask_text(&self, s: &str, over: Option<Mode>, cx: &mut Cx) -> Outcome {
+        if let Err(e) = self.scanner.scan(s, &mut cx.matches, &mut cx.scratch) {
+            cx.fail(&e.to_string());
+            return Outcome::Replace("[REDACTED:unscannable]".into());
+        }
+        if cx.matches.is_empty() {
+            return Outcome::Keep;
+        }
+        cx.changed = true;
+        let mut cur = self.apply(s, over, cx);
+        // What `partial` keeps can complete a value a longer match hid (`010-1234-5678::1` hides the IPv6
+        // address `5678::1`): mask again until nothing is found, so masking twice equals masking once.
+        let mut stable = false;
+        for _ in 0..=MAX_ROUNDS {
+            let Some(text) = &cur else {
+                stable = true;
+                break;
+            };
+            if self.scanner.scan(text, &mut cx.matches, &mut cx.scratch).is_err() {
+                break;
+            }
+            if cx.matches.is_empty() {
+                stable = true;
+                break;
+            }
+            cur = self.apply(&text.clone(), over, cx);
+        }
+        match cur {
+            None => {
+                self.metrics.fields_removed.fetch_add(1, Ordering::Relaxed);
+                Outcome::Remove
+            }
+            Some(_) if !stable => Outcome::Replace("[REDACTED:unstable]".into()),
+            Some(t) => Outcome::Replace(t),
+        }
+    }
+
+    /// Replace `cx.matches` in `s`; `None` when a match's mode is `remove`.
+    fn apply(&self, s: &str, over: Option<Mode>, cx: &mut Cx) -> Option<String> {
+        let mut out = String::with_capacity(s.len() + 16);
+        let mut last = 0;
+        let mut remove = false;
+        for &Match { start, end, kind } in &cx.matches {
+            let mode = self.mode_for(kind, over);
+            self.metrics.count(kind);
+            if mode == Mode::Remove {
+                remove = true;
+            }
+            out.push_str(&s[last..start]);
+            self.masker.render(kind, &self.names[kind as usize], mode, &s[start..end], &mut out);
+            last = end;
+        }
+        out.push_str(&s[last..]);
+        (!remove).then_some(out)
+    }
+
+    /// A field whose name means personal data: mask the whole value whatever it holds.
+    fn mask_whole(&self, v: &mut Value, kind: KindId, over: Option<Mode>, depth: usize, cx: &mut Cx) -> bool {
+        let mode = self.mode_for(kind, over);
+        if mode == Mode::Remove {
+            self.metrics.count(kind);
+            self.metrics.fields_removed.fetch_add(1, Ordering::Relaxed);
+            cx.changed = true;
+            return false;
+        }
+        let name = &self.names[kind as usize];
+        let text: Option<std::borrow::Cow<'_, str>> = match &*v {
+            Value::Str(s) if is_masked_value(s) => return true,
+            Value::Str(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+            Value::Int(_) | Value::UInt(_) | Value::Float(_) => Some(std::borrow::Cow::Owned(v.to_display_string())),
+            Value::Bytes(b) => match std::str::from_utf8(b) {
+                Ok(s) => Some(std::borrow::Cow::Borrowed(s)),
+                // Not text, but we need not read it: it is replaced whole (a token over the raw bytes).
+                Err(_) => {
+                    let mut out = String::new();
+                    if mode == Mode::Hash {
+                        self.masker.token(kind, b, &mut out);
+                    } else {
+                        self.masker.render(kind, name, Mode::Redact, "", &mut out);
+                    }
+                    self.metrics.count(kind);
+                    cx.changed = true;
+                    *v = Value::from(out);
+                    return true;
+                }
+            },
+            Value::Array(_) | Value::Map(_) => None,
+            Value::Null | Value::Bool(_) => return true,
+        };
+        match text {
+            Some(t) => {
+                let mut out = String::new();
+                let m = if t.is_empty() && mode == Mode::Partial { Mode::Redact } else { mode };
+                self.masker.render(kind, name, m, &t, &mut out);
+                self.metrics.count(kind);
+                cx.changed = true;
+                *v = Value::from(out);
+            }
+            None => {
+                if depth > MAX_DEPTH {
+                    *v = Value::from("[REDACTED:unscannable]");
+                    cx.fail("nesting deeper than 64 levels");
+                    return true;
+                }
+                match v {
+                    Value::Array(items) => {
+                        items.retain_mut(|i| self.mask_whole(i, kind, over, depth + 1, cx));
+                    }
+                    Value::Map(m) => m.retain(|_, i| self.mask_whole(i, kind, over, depth + 1, cx)),
+                    _ => {}
+                }
+            }
+        }
+        true
+    }
+}
+
+enum Outcome {
+    Keep,
+    Remove,
+    Replace(String),
+}
+
+struct State<'a> {
+    in_scope: bool,
+    mode: Option<Mode>,
+    active: &'a [u16],
+}
+
+#[derive(Default)]
+struct Cx {
+    matches: Vec<Match>,
+    scratch: Scratch,
+    failure: Option<String>,
+    changed: bool,
+}
+
+impl Cx {
+    fn fail(&mut self, reason: &str) {
+        if self.failure.is_none() {
+            self.failure = Some(format!("mask: record not passed on: {reason}"));
+        }
+    }
+}
+
+impl Filter for MaskFilter {
+    fn filter(&self, tag: &str, events: &mut Events, errors: &mut ErrorEvents) {
+        let m = &self.metrics;
+        m.records_in.fetch_add(events.len() as u64, Ordering::Relaxed);
+        let mut failed = 0u64;
+        events.retain_mut(|ev| {
+            let res = std::panic::catch_unwind(AssertUnwindSafe(|| self.mask_record(&mut ev.record)));
+            let reason = match res {
+                Ok(Ok(changed)) => {
+                    if changed {
+                        m.records_masked.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return true;
+                }
+                Ok(Err(reason)) => reason,
+                Err(_) => {
+                    // The record may be half masked: keep none of it.
+                    let mut r = Map::new();
+                    r.insert("mask_error", Value::from("[REDACTED:internal_error]"));
+                    ev.record = r;
+                    "mask: record not passed on: internal error".to_string()
+                }
+            };
+            failed += 1;
+            if self.on_error == OnError::Error {
+                let event = std::mem::take(ev);
+                errors.push(event, reason);
+            }
+            false
+        });
+        if failed > 0 {
+            m.records_failed.fetch_add(failed, Ordering::Relaxed);
+            tracing::warn!(tag, failed, on_error = ?self.on_error, "mask: records could not be scanned and were not passed on");
+        }
+    }
+}

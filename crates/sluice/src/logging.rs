@@ -22,7 +22,10 @@ pub fn init(args: &Args) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot open log file {}", path.display()))?;
             builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        // Colour only on a terminal: in a pod stderr goes to a log file, where escape codes are noise.
+        None => {
+            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).with_writer(std::io::stderr).init()
+        }
     }
     Ok(())
 }

@@ -54,10 +54,7 @@ fn run(args: cli::Args) -> anyhow::Result<ExitCode> {
     let assembled = runtime.block_on(async { engine::assemble(&root, registry, args.dry_run) });
     print_diagnostics(&assembled.diagnostics);
     let Some(engine) = assembled.engine else {
-        eprintln!(
-            "sluice: the configuration has {} error(s); nothing was started",
-            assembled.diagnostics.errors.len()
-        );
+        eprintln!("sluice: the configuration has {} error(s); nothing was started", assembled.diagnostics.errors.len());
         return Ok(ExitCode::FAILURE);
     };
     if args.dry_run {

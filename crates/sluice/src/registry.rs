@@ -4,5 +4,9 @@ use sluice_core::plugin::Registry;
 pub fn build() -> Registry {
     let mut reg = Registry::new();
     sluice_plugins::register_all(&mut reg);
+    sluice_aws::register(&mut reg);
+    sluice_mask::register(&mut reg);
+    sluice_gcp::register(&mut reg);
+    sluice_slack::register(&mut reg);
     reg
 }

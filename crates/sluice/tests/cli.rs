@@ -78,13 +78,7 @@ fn runs_until_sigterm_and_stops_gracefully() {
         "run.conf",
         "<source>\n  @type sample\n  tag demo.hello\n  rate 20\n  sample {\"message\":\"hi\"}\n</source>\n<match demo.**>\n  @type stdout\n</match>\n",
     );
-    let mut child = sluice()
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = sluice().arg("-c").arg(&conf).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     std::thread::sleep(Duration::from_millis(700));
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

@@ -2,19 +2,25 @@
 """sluice benchmark harness: runs each bench/*.conf case on the standard workloads and reports
 median wall seconds, events/s, MiB/s, CPU seconds (user+sys) per million events and peak RSS.
 
-  python3 scripts/bench.py [--lines N] [--runs 3] [--data DIR] [--cases 1,2,...] [--json FILE]
+  python3 scripts/bench.py [--lines N] [--runs 3] [--data DIR] [--cases 1,2,...] [--json FILE] [--no-build]
 
 Builds the release binary, generates the workloads with ../shared/bench/gen_logs.py into DIR if they are
 missing, warms the page cache before each run, and writes a table to stdout and JSON to --json
 (default bench/results/latest.json). Run on demand, not in CI.
+
+Each case is a plain timed command: `sluice -q -c bench/N_*.conf` with `exit_on_eof true`, so sluice reads
+the workload to its end, flushes every buffer and exits 0. CPU time (user+sys) and peak RSS come from wait4's
+rusage of that one process. Case 8 (idle) reads VmRSS after 5 s and then stops sluice with SIGTERM.
+On a shared machine, compare CPU-seconds per million events: wall time depends on what else is running.
 """
-import argparse, json, os, resource, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, datetime, json, os, platform, resource, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GEN = os.path.join(ROOT, '..', 'shared', 'bench', 'gen_logs.py')
 BIN = os.path.join(ROOT, 'target', 'release', 'sluice')
 
-# case number -> (config, workload file, events per line-count function)
+# case number -> (config, workload file). Every workload holds --lines records (W2 has more lines: every 50th
+# record is split into a P and an F line, which the cri parser joins back into one event).
 CASES = {
     1: ('1_w1_json_null.conf', 'w1.jsonl'),
     2: ('2_w2_cri_json_null.conf', 'w2.cri.log'),
@@ -26,6 +32,14 @@ CASES = {
     8: ('8_idle.conf', None),
 }
 
+# Targets from issue 5: (max CPU-s per 1M events, max peak RSS in MB); case 8: max idle RSS in MB.
+TARGETS = {
+    1: (0.8, 30), 2: (1.3, None), 3: (1.35, None), 4: (0.95, None), 5: (1.5, None), 6: (3.0, None),
+    7: (1.8, None), 8: (None, 10),
+}
+
+RUN_TIMEOUT = 600  # seconds: a case that does not finish by then is killed and reported as failed
+
 
 def ensure_workloads(data, lines):
     files = ['w1.jsonl', 'w2.cri.log', 'w3.access.log']
@@ -36,7 +50,8 @@ def ensure_workloads(data, lines):
     os.makedirs(data, exist_ok=True)
     print(f'generating workloads ({lines} lines) into {data} ...', file=sys.stderr)
     subprocess.run([sys.executable, GEN, data, str(lines)], check=True)
-    open(marker, 'w').write(str(lines))
+    with open(marker, 'w') as f:
+        f.write(str(lines))
 
 
 def warm(path):
@@ -45,27 +60,155 @@ def warm(path):
             pass
 
 
-def run_once(conf, env):
-    """Run sluice to completion; return (wall s, user+sys s, peak RSS KiB, exit code)."""
+def tail_file(path, n=5):
+    try:
+        with open(path, errors='replace') as f:
+            return ''.join(f.readlines()[-n:]).rstrip()
+    except OSError:
+        return ''
+
+
+def vm_hwm(pid):
+    """The process's own peak RSS in KiB so far (VmHWM), 0 once it has exited."""
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_once(conf, env, log):
+    """Run sluice to completion; return (wall s, user+sys s, peak RSS KiB, exit code).
+
+    wait4's ru_maxrss is not enough on its own: Python starts the child with vfork, and Linux carries the
+    parent's RSS high-water mark across exec, so a child smaller than this script reports the script's RSS.
+    The child's own VmHWM is polled instead whenever ru_maxrss is not above the script's own peak."""
     start = time.monotonic()
-    p = subprocess.Popen([BIN, '-q', '-c', conf], env=env, stdout=subprocess.DEVNULL)
-    _, status, ru = os.wait4(p.pid, 0)
+    with open(log, 'w') as err:
+        p = subprocess.Popen([BIN, '-q', '-c', conf], env=env, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = start + RUN_TIMEOUT
+    hwm = 0
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        hwm = max(hwm, vm_hwm(p.pid))
+        if time.monotonic() > deadline:
+            p.kill()
+            _, status, ru = os.wait4(p.pid, 0)
+            break
+        time.sleep(0.005)
     wall = time.monotonic() - start
     code = os.waitstatus_to_exitcode(status)
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, code
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = ru.ru_maxrss if ru.ru_maxrss > own else max(hwm, 1)
+    return wall, ru.ru_utime + ru.ru_stime, rss, code
 
 
-def run_idle(conf, env):
-    p = subprocess.Popen([BIN, '-q', '-c', conf], env=env, stdout=subprocess.DEVNULL)
+def run_idle(conf, env, log):
+    with open(log, 'w') as err:
+        p = subprocess.Popen([BIN, '-q', '-c', conf], env=env, stdout=subprocess.DEVNULL, stderr=err)
     time.sleep(5)
-    rss = 0
-    with open(f'/proc/{p.pid}/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                rss = int(line.split()[1])
+    rss = {}
+    try:
+        with open(f'/proc/{p.pid}/status') as f:
+            for line in f:
+                key = line.split(':', 1)[0]
+                if key in ('VmRSS', 'RssAnon', 'RssFile'):
+                    rss[key] = int(line.split()[1])
+    except OSError:
+        pass
     p.send_signal(signal.SIGTERM)
-    _, status, ru = os.wait4(p.pid, 0)
-    return rss, ru.ru_utime + ru.ru_stime, os.waitstatus_to_exitcode(status)
+    try:
+        code = p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        code = p.wait()
+    return rss, code
+
+
+def count_output_lines(tmp):
+    """Lines written by case 7's file output (a check that every event arrived)."""
+    n = 0
+    out = os.path.join(tmp, 'out')
+    for dirpath, _, names in os.walk(out):
+        for name in names:
+            with open(os.path.join(dirpath, name), 'rb') as f:
+                while True:
+                    b = f.read(1 << 22)
+                    if not b:
+                        break
+                    n += b.count(b'\n')
+    return n
+
+
+def expected_events(case, path, lines):
+    """How many events reach the output: all of them, except for case 4's grep (ERROR and FATAL only)."""
+    if case != 4:
+        return lines
+    n = 0
+    with open(path, 'rb') as f:
+        for line in f:
+            if b'"level":"ERROR"' in line or b'"level":"FATAL"' in line:
+                n += 1
+    return n
+
+
+def verify(case, conf, path, data, lines, log):
+    """Run a case once with its null output swapped for stdout and count the events that come out."""
+    tmp = tempfile.mkdtemp(prefix='sluice-bench-')
+    try:
+        vconf = os.path.join(tmp, 'verify.conf')
+        with open(conf) as src, open(vconf, 'w') as dst:
+            dst.write(src.read().replace('@type null', '@type stdout'))
+        env = dict(os.environ, BENCH_DATA=data, BENCH_TMP=tmp)
+        with open(log, 'w') as err:
+            p = subprocess.Popen([BIN, '-q', '-c', vconf], env=env, stdout=subprocess.PIPE, stderr=err)
+            n = sum(1 for _ in p.stdout)
+            code = p.wait()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return n, expected_events(case, path, lines), code
+
+
+def git(*args):
+    try:
+        return subprocess.run(['git', *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ''
+
+
+def machine():
+    cpu = ''
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {'cpus': os.cpu_count(), 'cpu_model': cpu, 'kernel': platform.release(),
+            'load_avg_at_start': [round(x, 2) for x in os.getloadavg()]}
+
+
+def verdict(case, row):
+    cpu_t, rss_t = TARGETS.get(case, (None, None))
+    if row.get('failed'):
+        return 'FAILED'
+    parts = []
+    if case == 8:
+        rss = row['idle_rss_mib'] * 2**20 / 1e6
+        return ('met' if rss <= rss_t else 'missed') + f' (≤ {rss_t} MB)'
+    if cpu_t is not None:
+        parts.append(('met' if row['cpu_s_per_million'] <= cpu_t else 'missed') + f' (≤ {cpu_t} CPU-s)')
+    if rss_t is not None:
+        rss = row['peak_rss_mib'] * 2**20 / 1e6
+        parts.append(('RSS met' if rss <= rss_t else 'RSS missed') + f' (≤ {rss_t} MB)')
+    return ', '.join(parts)
 
 
 def main():
@@ -76,53 +219,111 @@ def main():
     ap.add_argument('--cases', default=','.join(str(c) for c in CASES))
     ap.add_argument('--json', default=os.path.join(ROOT, 'bench', 'results', 'latest.json'))
     ap.add_argument('--no-build', action='store_true')
+    ap.add_argument('--verify', action='store_true',
+                    help='also run each null-output case once with stdout and check the number of events out')
     a = ap.parse_args()
 
     if not a.no_build:
         subprocess.run(['cargo', 'build', '--release', '-p', 'sluice', '--quiet'], cwd=ROOT, check=True)
+    if not os.path.exists(BIN):
+        sys.exit(f'{BIN} is missing: build it with cargo build --release -p sluice')
     ensure_workloads(a.data, a.lines)
+    meta = {
+        'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+        'commit': git('rev-parse', '--short', 'HEAD'),
+        'uncommitted_changes': bool(git('status', '--porcelain', '--untracked-files=no')),
+        'command': ' '.join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
+        'machine': machine(),
+        'lines': a.lines, 'runs': a.runs,
+    }
+    logdir = tempfile.mkdtemp(prefix='sluice-bench-logs-')
     rows = []
     for case in [int(c) for c in a.cases.split(',')]:
         conf_name, workload = CASES[case]
         conf = os.path.join(ROOT, 'bench', conf_name)
+        name = conf_name[:-5]
+        log = os.path.join(logdir, f'{name}.stderr')
+        print(f'case {name} ...', file=sys.stderr)
         if case == 8:
             tmp = tempfile.mkdtemp(prefix='sluice-bench-')
             open(os.path.join(tmp, 'empty.log'), 'w').close()
             env = dict(os.environ, BENCH_DATA=a.data, BENCH_TMP=tmp)
-            rss, cpu, code = run_idle(conf, env)
+            rss, code = run_idle(conf, env, log)
             shutil.rmtree(tmp, ignore_errors=True)
-            rows.append({'case': case, 'name': conf_name[:-5], 'idle_rss_mib': rss / 1024, 'exit': code})
+            # RssFile is the executable's and libraries' pages (shared, reclaimable); RssAnon is sluice's heap.
+            row = {'case': case, 'name': name, 'idle_rss_mib': round(rss.get('VmRSS', 0) / 1024, 1),
+                   'idle_rss_anon_mib': round(rss.get('RssAnon', 0) / 1024, 1),
+                   'idle_rss_file_mib': round(rss.get('RssFile', 0) / 1024, 1),
+                   'exit_codes': [code], 'failed': not rss.get('VmRSS') or code != 0}
+            if row['failed']:
+                row['stderr_tail'] = tail_file(log)
+            row['target'] = verdict(case, row)
+            rows.append(row)
             continue
         path = os.path.join(a.data, workload)
         size = os.path.getsize(path)
         events = a.lines
-        walls, cpus, rsss, codes = [], [], [], []
+        walls, cpus, rsss, codes, outs = [], [], [], [], []
         for _ in range(a.runs):
             tmp = tempfile.mkdtemp(prefix='sluice-bench-')
             env = dict(os.environ, BENCH_DATA=a.data, BENCH_TMP=tmp)
             warm(path)
-            wall, cpu, rss, code = run_once(conf, env)
+            wall, cpu, rss, code = run_once(conf, env, log)
+            if case == 7 and code == 0:
+                outs.append(count_output_lines(tmp))
             shutil.rmtree(tmp, ignore_errors=True)
             walls.append(wall); cpus.append(cpu); rsss.append(rss); codes.append(code)
+            if code != 0:
+                break  # a failing case is not worth two more runs
         wall = statistics.median(walls)
         cpu = statistics.median(cpus)
-        rows.append({
-            'case': case, 'name': conf_name[:-5], 'events': events, 'bytes': size,
+        row = {
+            'case': case, 'name': name, 'events': events, 'bytes': size,
             'wall_s': round(wall, 3), 'events_per_s': round(events / wall), 'mib_per_s': round(size / wall / 2**20, 1),
-            'cpu_s_per_million': round(cpu / (events / 1e6), 3), 'peak_rss_mib': round(max(rsss) / 1024, 1),
-            'exit_codes': codes,
-        })
+            'cpu_s_per_million': round(cpu / (events / 1e6), 3),
+            'cpu_s_per_million_all_runs': [round(c / (events / 1e6), 3) for c in cpus],
+            'peak_rss_mib': round(max(rsss) / 1024, 1),
+            'exit_codes': codes, 'failed': any(c != 0 for c in codes),
+        }
+        if a.verify and case != 7 and not row['failed']:
+            got, want, vcode = verify(case, conf, path, a.data, events, log)
+            row['verified_events_out'] = got
+            if got != want or vcode != 0:
+                row['failed'] = True
+                row['note'] = f'verify run emitted {got} events (exit {vcode}), expected {want}'
+        if outs:
+            row['output_lines'] = outs
+            if any(o != events for o in outs):
+                row['failed'] = True
+                row['note'] = f'file output holds {outs} lines, expected {events}'
+        if row['failed']:
+            row['stderr_tail'] = tail_file(log)
+        row['target'] = verdict(case, row)
+        rows.append(row)
+    shutil.rmtree(logdir, ignore_errors=True)
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
     with open(a.json, 'w') as f:
-        json.dump({'lines': a.lines, 'runs': a.runs, 'results': rows}, f, indent=2)
-    print(f'| case | wall s (median) | events/s | MiB/s | CPU-s per 1M events | peak RSS MiB |')
-    print(f'|---|---|---|---|---|---|')
+        json.dump(dict(meta, results=rows), f, indent=2, ensure_ascii=False)
+        f.write('\n')
+
+    dirty = ' + uncommitted changes' if meta['uncommitted_changes'] else ''
+    print(f"sluice {meta['commit']}{dirty}, {meta['date']}, {meta['machine']['cpus']} CPUs "
+          f"({meta['machine']['cpu_model']}), {a.lines:,} lines, median of {a.runs} runs")
+    print('| case | wall s (median) | events/s | MiB/s | CPU-s per 1M events | peak RSS MiB | target |')
+    print('|---|---|---|---|---|---|---|')
     for r in rows:
         if r['case'] == 8:
-            print(f"| {r['name']} | | | | | {r['idle_rss_mib']:.1f} (after 5 s) |")
+            bad = '' if not r['failed'] else f" (FAILED: exit {r['exit_codes']})"
+            print(f"| {r['name']}{bad} | | | | | {r['idle_rss_mib']:.1f} after 5 s ({r['idle_rss_anon_mib']} anon + "
+                  f"{r['idle_rss_file_mib']} file) | {r['target']} |")
         else:
-            bad = '' if all(c == 0 for c in r['exit_codes']) else f" (exit {r['exit_codes']})"
-            print(f"| {r['name']}{bad} | {r['wall_s']} | {r['events_per_s']:,} | {r['mib_per_s']} | {r['cpu_s_per_million']} | {r['peak_rss_mib']} |")
+            bad = '' if not r['failed'] else f" (FAILED: exit {r['exit_codes']}{'; ' + r['note'] if r.get('note') else ''})"
+            print(f"| {r['name']}{bad} | {r['wall_s']} | {r['events_per_s']:,} | {r['mib_per_s']} | "
+                  f"{r['cpu_s_per_million']} | {r['peak_rss_mib']} | {r['target']} |")
+    for r in rows:
+        if r.get('stderr_tail'):
+            print(f"\n{r['name']} stderr (last lines):\n{r['stderr_tail']}")
+    print(f'\nJSON: {os.path.relpath(a.json, ROOT)}')
 
 
 if __name__ == '__main__':

@@ -117,6 +117,17 @@ impl FileWriter {
         for (tag, time, record) in events {
             self.formatter.format(tag, time, record, &mut buf);
         }
+        self.write_formatted(meta, zone, id, buf)
+    }
+
+    /// Write already formatted bytes to the chunk's file as one unit. Returns the path written.
+    fn write_formatted(
+        &self,
+        meta: &ChunkMetadata,
+        zone: &Zone,
+        id: Option<&[u8; 16]>,
+        buf: Vec<u8>,
+    ) -> io::Result<PathBuf> {
         let path = self.target(meta, zone, id);
         if let Some(dir) = path.parent() {
             mkdir_p(dir, self.dir_perm)?;
@@ -154,19 +165,22 @@ impl ChunkWriter for FileWriter {
             Some(c) => (c.zone, Some(c.chunk_id)),
             None => (Zone::Local, Some(chunk.id)),
         };
-        let mut events = Vec::with_capacity(chunk.records);
+        // Decode and format one entry at a time: holding every decoded record of a chunk at once cost
+        // several times the chunk's size in memory.
+        let mut buf = Vec::with_capacity(chunk.bytesize() + chunk.bytesize() / 4);
         let mut bad = 0usize;
         for e in chunk.events() {
             match e {
-                Ok(e) => events.push(e),
+                Ok(e) => self.formatter.format(&e.tag, e.time, &e.record, &mut buf),
                 Err(_) => bad += 1,
             }
         }
         if bad > 0 {
             tracing::warn!(chunk = %chunk.id_hex(), "file output: chunk has an undecodable entry; the rest is written");
         }
-        let it = events.iter().map(|e| (e.tag.as_str(), e.time, &e.record));
-        self.write_events(&chunk.metadata, &zone, id.as_ref(), it).map(|_| ()).map_err(|e| io_error(&self.template, e))
+        self.write_formatted(&chunk.metadata, &zone, id.as_ref(), buf)
+            .map(|_| ())
+            .map_err(|e| io_error(&self.template, e))
     }
 }
 

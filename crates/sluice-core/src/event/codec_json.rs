@@ -195,10 +195,8 @@ fn write_float(f: f64, out: &mut Vec<u8>) {
     if !f.is_finite() {
         // JSON has no NaN/Infinity; Ruby's generator raises, we degrade to null rather than drop the record.
         out.extend_from_slice(b"null");
-    } else if f.fract() == 0.0 && f.abs() < 1e16 {
-        out.extend_from_slice(format!("{f:.1}").as_bytes());
     } else {
-        out.extend_from_slice(format!("{f}").as_bytes());
+        super::write_ruby_float(f, out);
     }
 }
 

@@ -1,5 +1,5 @@
 //! `out_file`: `TIME<delimiter>TAG<delimiter>JSON` per event, the file output's default
-//! (`output_time`, `output_tag`, `delimiter` TAB/SPACE/COMMA, `time_type`, `time_format`, zones).
+//! (`output_time`, `output_tag`, `delimiter` TAB/SPACE/COMMA, `time_type`, `time_format`, zones, `newline`).
 use super::time::{TimeKind, TimeOutput};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{write_json_map, EventTime, Map};
@@ -11,6 +11,7 @@ pub struct OutFileFormatter {
     output_tag: bool,
     delimiter: u8,
     time: TimeOutput,
+    newline: &'static [u8],
 }
 
 pub fn build(e: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Formatter>, ConfigError> {
@@ -25,6 +26,8 @@ pub fn build(e: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Formatter>, ConfigE
         output_tag: e.bool_or("output_tag", true)?,
         delimiter,
         time: TimeOutput::from_element(e, TimeKind::String)?,
+        // Fluentd's `newline` (lf/crlf); out_file has no `add_newline`.
+        newline: if e.enum_or("newline", &["lf", "crlf"], "lf")? == "crlf" { b"\r\n" } else { b"\n" },
     }))
 }
 
@@ -39,6 +42,6 @@ impl Formatter for OutFileFormatter {
             out.push(self.delimiter);
         }
         write_json_map(record, out);
-        out.push(b'\n');
+        out.extend_from_slice(self.newline);
     }
 }

@@ -22,10 +22,18 @@ impl Output for Stdout {
     fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
         let mut buf = Vec::with_capacity(events.len() * 128);
         for e in &events {
+            // Fluentd prints `formatted.chomp + "\n"`: one trailing "\r\n", "\n" or "\r" is replaced.
+            let start = buf.len();
             self.formatter.format(tag, e.time, &e.record, &mut buf);
-            if buf.last() != Some(&b'\n') {
-                buf.push(b'\n');
+            if buf.len() > start && buf.ends_with(b"\n") {
+                buf.pop();
+                if buf.len() > start && buf.ends_with(b"\r") {
+                    buf.pop();
+                }
+            } else if buf.len() > start && buf.ends_with(b"\r") {
+                buf.pop();
             }
+            buf.push(b'\n');
         }
         self.metrics.records_in.add(events.len() as u64);
         let mut out = std::io::stdout().lock();

@@ -54,8 +54,8 @@ impl ValueConverter {
         }
         let null_pattern = match e.get("null_value_pattern") {
             Some(p) => Some(
-                RubyRegex::new(p, Default::default())
-                    .map_err(|err| e.error_at("null_value_pattern", err.to_string()))?,
+                // A Fluentd `:regexp` parameter: `/.../` is unwrapped, a bare source is used as is.
+                RubyRegex::from_config(p).map_err(|err| e.error_at("null_value_pattern", err.to_string()))?,
             ),
             None => None,
         };

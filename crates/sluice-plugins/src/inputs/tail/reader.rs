@@ -8,6 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes kept from just before the read offset, to recognise a file that was truncated and then grew
+/// past the old offset between two checks (copytruncate with a fast writer).
+const TAIL_SIG: usize = 64;
 
 pub struct Handle {
     file: Option<File>,
@@ -28,6 +31,8 @@ pub struct Handle {
     pub at_eof: bool,
     window: Instant,
     window_bytes: u64,
+    /// The last (up to [`TAIL_SIG`]) bytes read, ending at [`Handle::read_offset`].
+    sig: Vec<u8>,
 }
 
 /// One step of [`Handle::next_line`].
@@ -71,6 +76,7 @@ impl Handle {
             at_eof: false,
             window: Instant::now(),
             window_bytes: 0,
+            sig: Vec::new(),
         }
     }
 
@@ -120,7 +126,30 @@ impl Handle {
         self.hold_start = None;
         self.skipping = false;
         self.at_eof = false;
+        self.sig.clear();
         Ok(())
+    }
+
+    /// True when the file at `size` bytes no longer holds what was read: it is shorter than the read
+    /// offset, or it grew but the bytes just before the read offset changed (truncated, then written past
+    /// the old offset before this check). Without an open descriptor only the size is compared.
+    pub fn truncated(&self, size: u64) -> bool {
+        use std::os::unix::fs::FileExt;
+        let end = self.read_offset();
+        if size < end {
+            return true;
+        }
+        if size == end || self.sig.is_empty() {
+            return false;
+        }
+        let Some(file) = self.file.as_ref() else {
+            return false;
+        };
+        let mut now = vec![0u8; self.sig.len()];
+        match file.read_exact_at(&mut now, end - self.sig.len() as u64) {
+            Ok(()) => now != self.sig,
+            Err(_) => false,
+        }
     }
 
     /// Bytes of an incomplete last line.
@@ -221,6 +250,14 @@ impl Handle {
             }
         };
         self.buf.truncate(old + n);
+        if n >= TAIL_SIG {
+            self.sig.clear();
+            self.sig.extend_from_slice(&self.buf[old + n - TAIL_SIG..old + n]);
+        } else if n > 0 {
+            self.sig.extend_from_slice(&self.buf[old..old + n]);
+            let extra = self.sig.len().saturating_sub(TAIL_SIG);
+            self.sig.drain(..extra);
+        }
         self.window_bytes += n as u64;
         self.at_eof = n == 0;
         Ok(n)
@@ -264,5 +301,21 @@ mod tests {
         assert_eq!(lines(&mut h, Some(1000)), vec!["one", "two", "<skipped>", "three"]);
         assert_eq!(h.pending(), b"part");
         assert_eq!(h.consumed(), 5 + 4 + 200_001 + 6);
+    }
+
+    #[test]
+    fn truncation_is_seen_even_when_the_file_grew_past_the_old_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, b"line 1\nline 2\n").unwrap();
+        let (mut h, _) = Handle::open(&p, Some(0)).unwrap();
+        assert_eq!(lines(&mut h, None), vec!["line 1", "line 2"]);
+        // Appending keeps what was read: not a truncation.
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"line 3\n").unwrap();
+        assert!(!h.truncated(21));
+        // copytruncate, then more was written than had been read before the check.
+        std::fs::write(&p, b"line 4\nline 5\nline 6\nline 7\n").unwrap();
+        assert!(h.truncated(28));
+        assert!(h.truncated(3));
     }
 }

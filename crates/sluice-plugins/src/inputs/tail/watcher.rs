@@ -809,7 +809,7 @@ impl Worker {
                     }
                     Some(false) => {
                         let h = t.cur.as_mut().expect("checked");
-                        if m.len() < h.read_offset() {
+                        if h.truncated(m.len()) {
                             self.env.stats.truncations.fetch_add(1, Relaxed);
                             tracing::info!(path = %path, "tail: file truncated; reading it again from its start");
                             let _ = h.rewind(0);
@@ -873,7 +873,7 @@ impl Worker {
         if let Some(h) = t.cur.as_mut() {
             match std::fs::metadata(&t.stream.path) {
                 Ok(m) if m.ino() == h.ino && m.dev() == h.dev => {
-                    if h.size().is_some_and(|s| s < h.read_offset()) {
+                    if h.size().is_some_and(|s| h.truncated(s)) {
                         self.env.stats.truncations.fetch_add(1, Relaxed);
                         let _ = h.rewind(0);
                         let mut c = Commit { pos: self.pos.as_mut().zip(t.slot) };

@@ -150,3 +150,43 @@ async fn webhook_4xx_is_not_retried() {
     }
     assert_eq!(w.metrics().failed.get(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_proxy_carries_the_request_and_never_sees_the_secret_path() {
+    // A proxy that records the CONNECT line and then refuses the tunnel, as a corporate proxy that is down would.
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    let seen = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        // Give up after 10 s so a client that bypasses the proxy fails the test instead of hanging it.
+        proxy.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut s = loop {
+            match proxy.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => return String::new(),
+            }
+        };
+        s.set_nonblocking(false).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let _ = s.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    });
+    let w = build_writer(&conf(&[
+        ("webhook_url", "https://hooks.slack.com/services/T000/B000/s3cr3t"),
+        ("https_proxy", &format!("http://127.0.0.1:{port}")),
+        ("min_interval", "0"),
+        ("request_timeout", "5s"),
+    ]))
+    .unwrap();
+    let c = chunk("alert.a", &[record! {"message" => "via proxy"}]);
+    let e = w.write(&c).await.unwrap_err();
+    assert!(matches!(e, WriteError::Retryable { .. }), "{e:?}");
+    assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    let request = seen.join().unwrap();
+    // The proxy is asked for a tunnel to Slack's host; the webhook's secret path stays inside TLS.
+    assert!(request.starts_with("CONNECT hooks.slack.com:443 "), "{request:?}");
+    assert!(!request.contains("s3cr3t"), "{request:?}");
+}

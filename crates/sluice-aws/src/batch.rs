@@ -28,6 +28,25 @@ pub struct BatchPolicy {
     pub backoff_base: Duration,
 }
 
+impl BatchPolicy {
+    /// The retry parameters both Kinesis plugins share, with their defaults; the limits are per API.
+    pub fn from_conf(
+        conf: &sluice_core::config::Element,
+        max_count: usize,
+        max_size: usize,
+    ) -> Result<Self, sluice_core::config::ConfigError> {
+        // Accepted for compatibility: sluice never logs record contents, so there is nothing to truncate.
+        let _ = conf.get("log_truncate_max_size");
+        Ok(BatchPolicy {
+            max_count,
+            max_size,
+            retries: conf.int_or("retries_on_batch_request", 8)?.max(0) as u32,
+            reset_backoff_if_success: conf.bool_or("reset_backoff_if_success", true)?,
+            backoff_base: Duration::from_secs_f64(conf.time_or("batch_request_backoff_base", 0.5)?.max(0.0)),
+        })
+    }
+}
+
 /// The answer to one request: per record, `None` when it was stored or the error code when it was not;
 /// or the whole request failed.
 pub enum SendResult {

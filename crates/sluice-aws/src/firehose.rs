@@ -10,7 +10,6 @@ use sluice_core::buffer::{Chunk, ChunkWriter, WriteError};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::plugin::BuildCtx;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::OnceCell;
 
 const MIB: u64 = 1024 * 1024;
@@ -49,23 +48,14 @@ pub fn writer(conf: &Element, ctx: &BuildCtx) -> Result<Arc<FirehoseWriter>, Con
         return Err(conf
             .error_at("max_record_size", "'max_record_size' must be between 1 and 1000k (the Firehose record limit)"));
     }
-    let _ = conf.get("log_truncate_max_size");
-    let retries = conf.int_or("retries_on_batch_request", 8)?.max(0) as u32;
-    let reset = conf.bool_or("reset_backoff_if_success", true)?;
-    let backoff = conf.time_or("batch_request_backoff_base", 0.5)?.max(0.0);
+    let policy = BatchPolicy::from_conf(conf, max_count as usize, max_size as usize)?;
     Ok(Arc::new(FirehoseWriter {
         params,
         client: OnceCell::new(),
         delivery_stream_name,
         data,
         max_record_size: max_record_size as usize,
-        policy: BatchPolicy {
-            max_count: max_count as usize,
-            max_size: max_size as usize,
-            retries,
-            reset_backoff_if_success: reset,
-            backoff_base: Duration::from_secs_f64(backoff),
-        },
+        policy,
         stats: Arc::new(WriterStats::default()),
     }))
 }

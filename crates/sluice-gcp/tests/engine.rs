@@ -4,8 +4,7 @@ mod common;
 use common::{rec, Fake};
 use serde_json::json;
 use sluice_core::event::{Event, EventTime};
-use sluice_core::plugin::{BuildCtx, EofTracker, Registry, Shutdown, SystemConfig};
-use sluice_core::router::RouterHandle;
+use sluice_core::plugin::{BuildCtx, Registry, SystemConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,13 +12,8 @@ fn ctx() -> BuildCtx {
     let mut reg = Registry::new();
     sluice_gcp::register(&mut reg);
     BuildCtx {
-        registry: Arc::new(reg),
-        router: RouterHandle::new(),
-        label: Arc::from("@ROOT"),
         system: Arc::new(SystemConfig { hostname: "testhost".into(), ..Default::default() }),
-        shutdown: Shutdown::new(),
-        eof: EofTracker::default(),
-        dry_run: false,
+        ..BuildCtx::new(Arc::new(reg))
     }
 }
 

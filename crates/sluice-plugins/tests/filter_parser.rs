@@ -5,9 +5,8 @@ use parking_lot::Mutex;
 use sluice_core::config::{parse_str, ConfigError, Element};
 use sluice_core::engine::assemble;
 use sluice_core::event::{Event, EventTime, Events, Map, Value};
-use sluice_core::plugin::{BuildCtx, EmitError, EofTracker, ErrorEvents, Filter, Output, Registry, Shutdown};
+use sluice_core::plugin::{BuildCtx, EmitError, ErrorEvents, Filter, Output, Registry};
 use sluice_core::record;
-use sluice_core::router::RouterHandle;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -21,15 +20,7 @@ fn registry() -> Arc<Registry> {
 }
 
 fn ctx() -> BuildCtx {
-    BuildCtx {
-        registry: registry(),
-        router: RouterHandle::new(),
-        label: Arc::from("@ROOT"),
-        system: Default::default(),
-        shutdown: Shutdown::new(),
-        eof: EofTracker::default(),
-        dry_run: false,
-    }
+    BuildCtx::new(registry())
 }
 
 fn build(conf: &str) -> Result<Arc<dyn Filter>, ConfigError> {

@@ -99,15 +99,7 @@ fn start_with(conf: &str, cap: Arc<Capture>) -> Running {
         vec![Step::Match { matcher: TagMatcher::new("**").unwrap(), output: out }],
     )]));
     handle.set(&router);
-    let ctx = BuildCtx {
-        registry: registry(),
-        router: handle.clone(),
-        label: Arc::from("@ROOT"),
-        system: Arc::new(SystemConfig::default()),
-        shutdown: Shutdown::new(),
-        eof: EofTracker::default(),
-        dry_run: false,
-    };
+    let ctx = BuildCtx { router: handle.clone(), ..BuildCtx::new(registry()) };
     let src = source(conf);
     let tail = Tail::from_element(&src, &ctx).expect("tail builds");
     let stats = tail.stats();

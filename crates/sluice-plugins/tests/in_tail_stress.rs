@@ -6,7 +6,7 @@ use parking_lot::Mutex;
 use sluice_core::config::{parse_str, ConfigError, Element};
 use sluice_core::event::{Event, Events, Value};
 use sluice_core::pattern::TagMatcher;
-use sluice_core::plugin::{BuildCtx, EmitError, Emitter, EofTracker, Input, Output, Registry, Shutdown, SystemConfig};
+use sluice_core::plugin::{BuildCtx, EmitError, Emitter, Input, Output, Registry, Shutdown};
 use sluice_core::router::{Pipeline, Router, RouterHandle, Step};
 use sluice_plugins::inputs::tail::{Tail, TailStats};
 use std::collections::HashMap;
@@ -99,15 +99,7 @@ fn start(conf: &str) -> Running {
         vec![Step::Match { matcher: TagMatcher::new("**").unwrap(), output: out }],
     )]));
     handle.set(&router);
-    let ctx = BuildCtx {
-        registry: registry(),
-        router: handle.clone(),
-        label: Arc::from("@ROOT"),
-        system: Arc::new(SystemConfig::default()),
-        shutdown: Shutdown::new(),
-        eof: EofTracker::default(),
-        dry_run: false,
-    };
+    let ctx = BuildCtx { router: handle.clone(), ..BuildCtx::new(registry()) };
     let root = parse_str(conf, Path::new("test.conf")).expect("config parses");
     let src = root.section("source").expect("a <source>").clone();
     let tail = Tail::from_element(&src, &ctx).expect("tail builds");

@@ -6,9 +6,8 @@
 //! machine's local time.
 use sluice_core::config::parse_str;
 use sluice_core::event::{EventTime, Map, Value};
-use sluice_core::plugin::{BuildCtx, EofTracker, ParseError, Parsed, Parser, Registry, Shutdown};
+use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser, Registry};
 use sluice_core::record;
-use sluice_core::router::RouterHandle;
 use sluice_plugins::parsers::time::days_from_civil;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,15 +18,7 @@ const DOC_TIME: EventTime = EventTime::new(1_362_020_400, 0);
 fn ctx() -> BuildCtx {
     let mut r = Registry::new();
     sluice_plugins::register_all(&mut r);
-    BuildCtx {
-        registry: Arc::new(r),
-        router: RouterHandle::new(),
-        label: Arc::from("@ROOT"),
-        system: Default::default(),
-        shutdown: Shutdown::new(),
-        eof: EofTracker::default(),
-        dry_run: false,
-    }
+    BuildCtx::new(Arc::new(r))
 }
 
 fn try_parser(body: &str) -> Result<Box<dyn Parser>, String> {

@@ -37,15 +37,7 @@ async fn engine_flushes_and_retries_500() {
     let mut reg = Registry::new();
     sluice_slack::register(&mut reg);
     let reg = Arc::new(reg);
-    let ctx = BuildCtx {
-        registry: reg.clone(),
-        router: RouterHandle::new(),
-        label: Arc::from("@ROOT"),
-        system: Arc::new(SystemConfig::default()),
-        shutdown: Shutdown::new(),
-        eof: EofTracker::default(),
-        dry_run: false,
-    };
+    let ctx = BuildCtx::new(reg.clone());
     let out = reg.build_output(&conf, &ctx).unwrap();
     let unused: Vec<String> = conf.unused_attrs().iter().map(|(_, a)| a.key.clone()).collect();
     assert!(unused.is_empty(), "unused parameters: {unused:?}");

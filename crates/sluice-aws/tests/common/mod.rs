@@ -3,8 +3,7 @@
 use sluice_core::buffer::{Chunk, ChunkMetadata};
 use sluice_core::config::Element;
 use sluice_core::event::{write_entry, EventTime, Map};
-use sluice_core::plugin::{BuildCtx, EofTracker, Registry, Shutdown, SystemConfig};
-use sluice_core::router::RouterHandle;
+use sluice_core::plugin::{BuildCtx, Registry, SystemConfig};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -128,13 +127,8 @@ pub fn ctx() -> BuildCtx {
     sluice_plugins::register_all(&mut reg);
     sluice_aws::register(&mut reg);
     BuildCtx {
-        registry: Arc::new(reg),
-        router: RouterHandle::new(),
-        label: Arc::from("@ROOT"),
         system: Arc::new(SystemConfig { hostname: "testhost".into(), ..Default::default() }),
-        shutdown: Shutdown::new(),
-        eof: EofTracker::default(),
-        dry_run: false,
+        ..BuildCtx::new(Arc::new(reg))
     }
 }
 

@@ -27,6 +27,22 @@ pub struct BuildCtx {
     pub dry_run: bool,
 }
 
+impl BuildCtx {
+    /// A context for building plugins outside a running engine (tests, tools): the root label, a router
+    /// handle that is not connected yet, default `<system>`, not a dry run.
+    pub fn new(registry: Arc<super::Registry>) -> Self {
+        BuildCtx {
+            registry,
+            router: RouterHandle::new(),
+            label: Arc::from(crate::router::ROOT_LABEL),
+            system: Arc::new(SystemConfig::default()),
+            shutdown: Shutdown::new(),
+            eof: EofTracker::default(),
+            dry_run: false,
+        }
+    }
+}
+
 /// A cheap, cloneable shutdown signal.
 #[derive(Clone)]
 pub struct Shutdown {

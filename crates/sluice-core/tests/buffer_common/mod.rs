@@ -7,7 +7,7 @@ use sluice_core::buffer::{BufferDefaults, BufferedOutput, Chunk, ChunkMetadata, 
 use sluice_core::config::{parse_str, ConfigError, Element};
 use sluice_core::event::{Event, EventTime, Events, Value};
 use sluice_core::pattern::TagMatcher;
-use sluice_core::plugin::{BuildCtx, EmitError, EofTracker, Output, Registry, Shutdown, SystemConfig};
+use sluice_core::plugin::{BuildCtx, EmitError, Output, Registry};
 use sluice_core::record;
 use sluice_core::router::{Pipeline, Router, RouterHandle, Step};
 use std::collections::{HashMap, VecDeque};
@@ -160,15 +160,7 @@ pub fn build_with(
     reg.register_output("capture", build_capture);
     let errors = format!("{test}-errors");
     let handle = RouterHandle::new();
-    let ctx = BuildCtx {
-        registry: Arc::new(reg),
-        router: handle.clone(),
-        label: Arc::from("@ROOT"),
-        system: Arc::new(SystemConfig::default()),
-        shutdown: Shutdown::new(),
-        eof: EofTracker::default(),
-        dry_run: false,
-    };
+    let ctx = BuildCtx { router: handle.clone(), ..BuildCtx::new(Arc::new(reg)) };
     let out = Arc::new(BufferedOutput::build_engine(&conf, &ctx, defaults, fake.clone())?);
     let err_out: Arc<dyn Output> = Arc::new(Capture { sink: sink(&errors), fail: false });
     let router = Arc::new(Router::new(vec![Pipeline::new(

@@ -327,6 +327,32 @@ async fn invalid_utf8_crlf_and_partial_last_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_charsets_are_decoded_to_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    // "안녕 세계" in EUC-KR, then a line with a lone lead byte (invalid in EUC-KR).
+    let euc_kr = p(&dir, "kr.log");
+    append(&euc_kr, b"\xbe\xc8\xb3\xe7 \xbc\xbc\xb0\xe8\nbad \xbe\n");
+    // "日本語" in Shift_JIS, named the way Ruby does for Windows files.
+    let sjis = p(&dir, "jp.log");
+    append(&sjis, b"\x93\xfa\x96\x7b\x8c\xea\n");
+    // "café" in ISO-8859-1, converted explicitly as Fluentd configs often say.
+    let latin1 = p(&dir, "fr.log");
+    append(&latin1, b"caf\xe9\n");
+    let cases = [
+        (&euc_kr, "encoding EUC-KR", vec!["안녕 세계", "bad \u{FFFD}"], 1),
+        (&sjis, "encoding Windows-31J", vec!["日本語"], 0),
+        (&latin1, "from_encoding ISO-8859-1\n encoding utf-8", vec!["café"], 0),
+    ];
+    for (file, params, want, invalid) in cases {
+        let r = start(&conf(file, &format!("read_from_head true\n {params}")));
+        wait_until("decoded lines", || r.cap.len() >= want.len()).await;
+        let stats = r.stats.clone();
+        assert_eq!(r.stop().await.messages(), want, "{params}");
+        assert_eq!(stats.invalid_utf8_lines.load(Ordering::SeqCst), invalid, "{params}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn globs_comma_lists_exclude_tag_expansion_and_path_key() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("containers");
@@ -476,7 +502,10 @@ fn config_errors_point_at_the_parameter() {
     let err = |c: &str| Tail::from_element(&source(c), &ctx).err().expect("an error").to_string();
     assert!(err("<source>\n @type tail\n path /x\n</source>").contains("'tag' parameter is required"));
     assert!(err("<source>\n @type tail\n tag t\n path /x\n follow_inodes true\n</source>").contains("pos_file"));
-    assert!(err("<source>\n @type tail\n tag t\n path /x\n encoding shift_jis\n</source>").contains("not supported"));
+    assert!(err("<source>\n @type tail\n tag t\n path /x\n encoding UTF-16LE\n</source>").contains("not supported"));
+    assert!(err("<source>\n @type tail\n tag t\n path /x\n encoding klingon\n</source>").contains("unknown encoding"));
+    let e = err("<source>\n @type tail\n tag t\n path /x\n from_encoding utf-8\n encoding EUC-KR\n</source>");
+    assert!(e.contains("UTF-8 text only") && e.contains(":6"), "{e}");
     assert!(err("<source>\n @type tail\n tag t\n path /x\n from_encoding utf-8\n</source>").contains("encoding"));
 }
 

@@ -12,6 +12,15 @@ pub enum Encoding {
     Utf8,
     /// Bytes (`ascii-8bit`/`binary`): kept as they are when they are UTF-8, else replaced as above.
     Binary,
+    /// Another ASCII-compatible charset (EUC-KR, Shift_JIS, ISO-8859-1, GB18030, ...): each line is decoded
+    /// to UTF-8; bytes invalid in that charset become U+FFFD.
+    Charset(&'static encoding_rs::Encoding),
+}
+
+impl Encoding {
+    fn is_unicode(self) -> bool {
+        matches!(self, Encoding::Utf8 | Encoding::Binary)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -47,16 +56,34 @@ fn secs(f: f64) -> Duration {
     Duration::from_secs_f64(f.max(0.0))
 }
 
+/// A Ruby encoding name as Fluentd accepts it. Ruby's names and the WHATWG labels encoding_rs knows mostly
+/// agree (`EUC-KR`, `Shift_JIS`, `Windows-31J`, `ISO-8859-1`, `GB18030`, `Big5`, `EUC-JP`, ...).
 fn encoding_of(s: &Element, key: &str) -> Result<Option<Encoding>, ConfigError> {
     let Some(v) = s.opt_str(key) else {
         return Ok(None);
     };
-    match v.trim().to_ascii_lowercase().as_str() {
-        "utf-8" | "utf8" | "us-ascii" | "ascii" => Ok(Some(Encoding::Utf8)),
-        "ascii-8bit" | "binary" => Ok(Some(Encoding::Binary)),
-        other => Err(s
-            .error_at(key, format!("'{key}' parameter: encoding {other:?} is not supported by sluice"))
-            .with_hint("use utf-8 or ascii-8bit; convert other encodings before tailing")),
+    let name = v.trim().to_ascii_lowercase();
+    match name.as_str() {
+        "utf-8" | "utf8" | "us-ascii" | "ascii" => return Ok(Some(Encoding::Utf8)),
+        "ascii-8bit" | "binary" => return Ok(Some(Encoding::Binary)),
+        _ => {}
+    }
+    let label = match name.as_str() {
+        "cp932" | "windows-31j" | "sjis" => "shift_jis",
+        "cp949" => "euc-kr",
+        "eucjp-ms" | "cp51932" => "euc-jp",
+        "cp936" => "gbk",
+        other => other,
+    };
+    match encoding_rs::Encoding::for_label(label.as_bytes()) {
+        // Lines are split at the byte 0x0A, which is only a newline in ASCII-compatible charsets.
+        Some(e) if e.is_ascii_compatible() && e != encoding_rs::REPLACEMENT => Ok(Some(Encoding::Charset(e))),
+        Some(e) => Err(s
+            .error_at(key, format!("'{key}' parameter: encoding {v:?} ({}) is not supported by sluice", e.name()))
+            .with_hint("tail splits lines at the byte 0x0A: UTF-16/UTF-32 files must be converted before tailing")),
+        None => Err(s
+            .error_at(key, format!("'{key}' parameter: unknown encoding {v:?}"))
+            .with_hint("use a name such as utf-8, ascii-8bit, EUC-KR, Shift_JIS, ISO-8859-1 or GB18030")),
     }
 }
 
@@ -115,6 +142,20 @@ impl TailConfig {
             return Err(
                 s.error_at("from_encoding", "'from_encoding' parameter must be specified with 'encoding' parameter")
             );
+        }
+        // Fluentd would transcode into `encoding`; sluice's records hold UTF-8 text, so only UTF-8 (or bytes)
+        // can be the target. With `encoding` alone it names the file's charset, which sluice decodes.
+        if let (Some(_), Some(target)) = (from_encoding, encoding) {
+            if !target.is_unicode() {
+                return Err(s
+                    .error_at(
+                        "encoding",
+                        "'encoding' other than utf-8 with 'from_encoding': sluice emits UTF-8 text only",
+                    )
+                    .with_hint(
+                        "set 'encoding utf-8' (or drop 'from_encoding' when 'encoding' names the file's charset)",
+                    ));
+            }
         }
         if let Some(g) = s.section("group") {
             g.mark_all_used();

@@ -2,7 +2,7 @@
 //! the glob every `refresh_interval`), reads new lines in batches of `read_lines_limit`, emits each batch
 //! and only then records the new position. A refused batch (buffer full) is read again later: the
 //! position never moves past lines the next stage has not accepted.
-use super::config::TailConfig;
+use super::config::{Encoding, TailConfig};
 use super::pos_file::{PosFile, PosKey, Slot};
 use super::reader::{Handle, Next};
 use super::TailStats;
@@ -128,16 +128,21 @@ impl Stream {
 
     /// Parse one line. Returns what happened to it, for position tracking with joining parsers.
     fn line(&mut self, env: &Env, bytes: &[u8], now: EventTime, out: &mut Events) -> LineOutcome {
-        let text = match std::str::from_utf8(bytes) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => {
-                env.stats.invalid_utf8_lines.fetch_add(1, Relaxed);
-                if let Some(suppressed) = env.warn_key(&format!("utf8:{}", self.path)) {
-                    tracing::warn!(path = %self.path, bytes = bytes.len(), suppressed,
-                        "tail: line is not valid UTF-8; invalid bytes replaced with U+FFFD");
+        let text = match env.cfg.encoding {
+            Encoding::Charset(charset) => {
+                let (text, had_errors) = charset.decode_without_bom_handling(bytes);
+                if had_errors {
+                    self.invalid_line(env, bytes.len(), charset.name());
                 }
-                String::from_utf8_lossy(bytes)
+                text
             }
+            Encoding::Utf8 | Encoding::Binary => match std::str::from_utf8(bytes) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => {
+                    self.invalid_line(env, bytes.len(), "UTF-8");
+                    String::from_utf8_lossy(bytes)
+                }
+            },
         };
         match self.parser.parse(&text) {
             Ok(Some(p)) => {
@@ -164,6 +169,14 @@ impl Stream {
                 }
                 LineOutcome::Unmatched
             }
+        }
+    }
+
+    fn invalid_line(&self, env: &Env, len: usize, charset: &str) {
+        env.stats.invalid_utf8_lines.fetch_add(1, Relaxed);
+        if let Some(suppressed) = env.warn_key(&format!("utf8:{}", self.path)) {
+            tracing::warn!(path = %self.path, bytes = len, suppressed,
+                "tail: line is not valid {charset}; invalid bytes replaced with U+FFFD");
         }
     }
 

@@ -1,20 +1,15 @@
 //! `grep` filter: `<regexp>`/`<exclude>`, `<and>`/`<or>`, the legacy `regexpN`/`excludeN`, record
 //! accessor keys, non-string and non-UTF-8 values, configuration errors, and a run through the engine.
-use parking_lot::Mutex;
-use sluice_core::config::{parse_str, ConfigError, Element};
+mod common;
+
+use common::{registry, sink};
+use sluice_core::config::{parse_str, ConfigError};
 use sluice_core::engine::assemble;
 use sluice_core::event::{Event, EventTime, Events, Map, Value};
-use sluice_core::plugin::{BuildCtx, EmitError, ErrorEvents, Filter, Output, Registry};
+use sluice_core::plugin::{BuildCtx, ErrorEvents, Filter};
 use sluice_core::record;
 use std::path::Path;
 use std::sync::Arc;
-
-fn registry() -> Arc<Registry> {
-    let mut r = Registry::new();
-    sluice_plugins::register_all(&mut r);
-    r.register_output("capture", build_capture);
-    Arc::new(r)
-}
 
 fn ctx() -> BuildCtx {
     BuildCtx::new(registry())
@@ -306,24 +301,6 @@ fn configuration_errors_name_the_line() {
 
 // --- through the engine -----------------------------------------------------------------------------
 
-type Sink = Arc<Mutex<Vec<(String, Map)>>>;
-
-fn sink_for(run: &str) -> Sink {
-    static SINKS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, Sink>>> = std::sync::OnceLock::new();
-    SINKS.get_or_init(Default::default).lock().entry(run.to_string()).or_default().clone()
-}
-
-struct Capture(Sink);
-impl Output for Capture {
-    fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
-        self.0.lock().extend(events.into_iter().map(|e| (tag.to_string(), e.record)));
-        Ok(())
-    }
-}
-fn build_capture(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    Ok(Arc::new(Capture(sink_for(&s.required_str("run")?))))
-}
-
 #[test]
 fn engine_pipeline_keeps_only_matching_events() {
     let conf = r#"
@@ -348,7 +325,7 @@ fn engine_pipeline_keeps_only_matching_events() {
         .map(|(l, m)| Event::new(EventTime::new(1, 0), record! {"level" => l, "msg" => m}))
         .collect();
     engine.router.emit_to_label("@ROOT", "app.web", events).expect("emit");
-    let got = sink_for("grep_engine").lock().clone();
+    let got = sink("grep_engine").records();
     assert_eq!(
         got,
         vec![

@@ -1,22 +1,14 @@
 //! `kubernetes_metadata` without the API: names from the tag (in_tail of /var/log/containers) or from
 //! journald fields, the plugin's `docker` and `kubernetes` maps, `host` from K8S_NODE_NAME, and records
 //! left alone when nothing matches.
+mod common;
+
+use common::sink;
 use parking_lot::Mutex;
-use sluice_core::config::{parse_str, ConfigError, Element};
-use sluice_core::engine::assemble;
-use sluice_core::event::{Event, EventTime, Events, Map, Value};
-use sluice_core::plugin::{BuildCtx, EmitError, Output, Registry};
+use sluice_core::config::ConfigError;
+use sluice_core::event::{Event, EventTime, Map, Value};
 use sluice_core::record;
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
-
-type Sink = Mutex<Vec<(String, Event)>>;
-
-fn sinks() -> &'static Mutex<HashMap<String, Arc<Sink>>> {
-    static S: OnceLock<Mutex<HashMap<String, Arc<Sink>>>> = OnceLock::new();
-    S.get_or_init(Default::default)
-}
+use std::sync::OnceLock;
 
 /// K8S_NODE_NAME is process-wide: tests that build the filter take this lock.
 fn env_lock() -> &'static Mutex<()> {
@@ -24,32 +16,8 @@ fn env_lock() -> &'static Mutex<()> {
     L.get_or_init(Default::default)
 }
 
-struct Capture(Arc<Sink>);
-impl Output for Capture {
-    fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
-        self.0.lock().extend(events.into_iter().map(|e| (tag.to_string(), e)));
-        Ok(())
-    }
-}
-fn build_capture(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    let run = s.required_str("run")?;
-    Ok(Arc::new(Capture(sinks().lock().entry(run).or_default().clone())))
-}
-
-fn registry() -> Arc<Registry> {
-    let mut r = Registry::new();
-    sluice_plugins::register_all(&mut r);
-    r.register_output("capture", build_capture);
-    Arc::new(r)
-}
-
 fn assemble_conf(conf: &str) -> Result<sluice_core::engine::Engine, Vec<ConfigError>> {
-    let root = parse_str(conf, Path::new("k8s.conf")).map_err(|e| vec![e])?;
-    let a = assemble(&root, registry(), false);
-    match a.engine {
-        Some(e) if a.diagnostics.errors.is_empty() => Ok(e),
-        _ => Err(a.diagnostics.errors),
-    }
+    common::assemble_conf(conf, "k8s.conf")
 }
 
 /// Build `<filter **> @type kubernetes_metadata BODY </filter>` with `node` as K8S_NODE_NAME, emit each
@@ -72,9 +40,7 @@ fn run(id: &str, body: &str, node: Option<&str>, batches: Vec<(&str, Vec<Map>)>)
         let events = recs.into_iter().map(|r| Event::new(EventTime::new(1, 0), r)).collect();
         engine.router.emit_to_label("@ROOT", tag, events).expect("emit");
     }
-    let sink = sinks().lock().get(id).cloned().unwrap_or_default();
-    let got = sink.lock().iter().map(|(t, e)| (t.clone(), e.record.clone())).collect();
-    got
+    sink(id).records()
 }
 
 const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -219,10 +185,7 @@ fn custom_regexp_and_api_parameters_are_accepted() {
 fn bad_regexp_is_a_config_error_naming_the_line() {
     let conf =
         "<filter **>\n  @type kubernetes_metadata\n  tag_to_kubernetes_name_regexp /(?<pod_name>[a-z/\n</filter>\n";
-    let e = match assemble_conf(conf) {
-        Ok(_) => panic!("expected an error"),
-        Err(e) => e.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
-    };
+    let e = common::config_errors(conf, "k8s.conf");
     assert!(e.contains("k8s.conf:3") && e.contains("tag_to_kubernetes_name_regexp"), "{e}");
 }
 

@@ -1,23 +1,18 @@
 //! `parser` filter: exact records and times for parsed input, every option, and the malformed cases (bad
 //! JSON, a regexp that does not match, invalid UTF-8, empty text, missing key, bad time), with the error
 //! events they produce, and `@ERROR` routing through the engine.
-use parking_lot::Mutex;
-use sluice_core::config::{parse_str, ConfigError, Element};
+mod common;
+
+use common::{registry, sink};
+use sluice_core::config::{parse_str, ConfigError};
 use sluice_core::engine::assemble;
 use sluice_core::event::{Event, EventTime, Events, Map, Value};
-use sluice_core::plugin::{BuildCtx, EmitError, ErrorEvents, Filter, Output, Registry};
+use sluice_core::plugin::{BuildCtx, ErrorEvents, Filter};
 use sluice_core::record;
 use std::path::Path;
 use std::sync::Arc;
 
 const T0: EventTime = EventTime::new(1_700_000_000, 5);
-
-fn registry() -> Arc<Registry> {
-    let mut r = Registry::new();
-    sluice_plugins::register_all(&mut r);
-    r.register_output("capture", build_capture);
-    Arc::new(r)
-}
 
 fn ctx() -> BuildCtx {
     BuildCtx::new(registry())
@@ -250,24 +245,6 @@ fn configuration_errors() {
 
 // --- through the engine: error events reach <label @ERROR> ----------------------------------------------
 
-type Sink = Arc<Mutex<Vec<(String, Map)>>>;
-
-fn sink_for(run: &str) -> Sink {
-    static SINKS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, Sink>>> = std::sync::OnceLock::new();
-    SINKS.get_or_init(Default::default).lock().entry(run.to_string()).or_default().clone()
-}
-
-struct Capture(Sink);
-impl Output for Capture {
-    fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
-        self.0.lock().extend(events.into_iter().map(|e| (tag.to_string(), e.record)));
-        Ok(())
-    }
-}
-fn build_capture(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    Ok(Arc::new(Capture(sink_for(&s.required_str("run")?))))
-}
-
 #[test]
 fn engine_routes_invalid_records_to_error_label() {
     let conf = r#"
@@ -299,11 +276,11 @@ fn engine_routes_invalid_records_to_error_label() {
         .collect();
     engine.router.emit_to_label("@ROOT", "app.web", events).expect("emit");
     assert_eq!(
-        sink_for("parser_ok").lock().clone(),
+        sink("parser_ok").records(),
         vec![
             ("app.web".to_string(), record! {"level" => "ERROR"}),
             ("app.web".to_string(), record! {"level" => "INFO"}),
         ]
     );
-    assert_eq!(sink_for("parser_err").lock().clone(), vec![("app.web".to_string(), record! {"log" => "garbage"})]);
+    assert_eq!(sink("parser_err").records(), vec![("app.web".to_string(), record! {"log" => "garbage"})]);
 }

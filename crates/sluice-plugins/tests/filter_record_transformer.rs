@@ -1,49 +1,10 @@
 //! `record_transformer` through the real engine: placeholders, JSON values, auto_typecast, renew_record,
 //! keep_keys, remove_keys, renew_time_key (and its @ERROR path), configuration errors.
-use parking_lot::Mutex;
-use sluice_core::config::{parse_str, ConfigError, Element};
-use sluice_core::engine::assemble;
-use sluice_core::event::{Event, EventTime, Events, Map, Value};
-use sluice_core::plugin::{BuildCtx, EmitError, Output, Registry};
+mod common;
+
+use common::{engine, sink};
+use sluice_core::event::{Event, EventTime, Map, Value};
 use sluice_core::record;
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
-
-type Sink = Mutex<Vec<(String, Event)>>;
-
-fn sinks() -> &'static Mutex<HashMap<String, Arc<Sink>>> {
-    static S: OnceLock<Mutex<HashMap<String, Arc<Sink>>>> = OnceLock::new();
-    S.get_or_init(Default::default)
-}
-
-struct Capture(Arc<Sink>);
-impl Output for Capture {
-    fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
-        self.0.lock().extend(events.into_iter().map(|e| (tag.to_string(), e)));
-        Ok(())
-    }
-}
-fn build_capture(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    let run = s.required_str("run")?;
-    Ok(Arc::new(Capture(sinks().lock().entry(run).or_default().clone())))
-}
-
-fn registry() -> Arc<Registry> {
-    let mut r = Registry::new();
-    sluice_plugins::register_all(&mut r);
-    r.register_output("capture", build_capture);
-    Arc::new(r)
-}
-
-fn assemble_conf(conf: &str) -> Result<sluice_core::engine::Engine, Vec<ConfigError>> {
-    let root = parse_str(conf, Path::new("rt.conf")).map_err(|e| vec![e])?;
-    let a = assemble(&root, registry(), false);
-    match a.engine {
-        Some(e) if a.diagnostics.errors.is_empty() => Ok(e),
-        _ => Err(a.diagnostics.errors),
-    }
-}
 
 /// `<filter **>` with `body`, then a capture of everything; `@ERROR` goes to a second capture.
 fn run(id: &str, body: &str, tag: &str, events: Vec<Event>) -> (Vec<Event>, Vec<Event>) {
@@ -51,10 +12,8 @@ fn run(id: &str, body: &str, tag: &str, events: Vec<Event>) -> (Vec<Event>, Vec<
         "<filter **>\n  @type record_transformer\n{body}\n</filter>\n<match **>\n  @type capture\n  run {id}\n</match>\n\
          <label @ERROR>\n  <match **>\n    @type capture\n    run {id}-error\n  </match>\n</label>\n"
     );
-    let engine = assemble_conf(&conf).unwrap_or_else(|e| panic!("config errors: {e:?}"));
-    engine.router.emit_to_label("@ROOT", tag, events).expect("emit");
-    let take =
-        |k: &str| sinks().lock().get(k).map(|s| s.lock().iter().map(|(_, e)| e.clone()).collect()).unwrap_or_default();
+    engine(&conf, "rt.conf").router.emit_to_label("@ROOT", tag, events).expect("emit");
+    let take = |k: &str| sink(k).events().into_iter().map(|(_, e)| e).collect();
     (take(id), take(&format!("{id}-error")))
 }
 
@@ -67,10 +26,7 @@ fn records(id: &str, body: &str, tag: &str, recs: Vec<Map>) -> Vec<Map> {
 
 fn config_error(body: &str) -> String {
     let conf = format!("<filter **>\n  @type record_transformer\n{body}\n</filter>\n");
-    match assemble_conf(&conf) {
-        Ok(_) => panic!("expected a configuration error"),
-        Err(e) => e.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
-    }
+    common::config_errors(&conf, "rt.conf")
 }
 
 fn local_time(sec: i64) -> String {

@@ -1,152 +1,16 @@
 //! The `tail` input against real files: reading, positions, rotation, truncation, bad input, globs, tags,
 //! multiline, backpressure and exit_on_eof. Every wait polls with a timeout; nothing asserts speed.
-use parking_lot::Mutex;
-use sluice_core::config::{parse_str, ConfigError, Element};
-use sluice_core::event::{Event, Events};
-use sluice_core::pattern::TagMatcher;
-use sluice_core::plugin::{BuildCtx, EmitError, Emitter, EofTracker, Input, Output, Registry, Shutdown, SystemConfig};
-use sluice_core::router::{Pipeline, Router, RouterHandle, Step};
-use sluice_plugins::inputs::tail::{parse_pos_file, Tail, TailStats};
-use std::collections::HashMap;
+mod common;
+
+use common::tail::*;
+use common::{field, registry, Capture};
+use sluice_core::plugin::BuildCtx;
+use sluice_plugins::inputs::tail::{parse_pos_file, Tail};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-#[derive(Default)]
-struct Capture {
-    events: Mutex<Vec<(String, Event)>>,
-    /// Refuse this many emits (buffer full) before accepting.
-    refuse: AtomicUsize,
-}
-
-impl Output for Capture {
-    fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
-        if self.refuse.load(Ordering::SeqCst) > 0 {
-            self.refuse.fetch_sub(1, Ordering::SeqCst);
-            return Err(EmitError::BufferOverflow { output: "capture".into(), reason: "test".into() });
-        }
-        let mut v = self.events.lock();
-        for e in events {
-            v.push((tag.to_string(), e));
-        }
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn len(&self) -> usize {
-        self.events.lock().len()
-    }
-    fn messages(&self) -> Vec<String> {
-        self.events.lock().iter().map(|(_, e)| field(e, "message")).collect()
-    }
-}
-
-fn field(e: &Event, k: &str) -> String {
-    e.record.get(k).map(|v| v.to_display_string()).unwrap_or_default()
-}
-
-fn sinks() -> &'static Mutex<HashMap<String, Arc<Capture>>> {
-    static S: OnceLock<Mutex<HashMap<String, Arc<Capture>>>> = OnceLock::new();
-    S.get_or_init(Default::default)
-}
-
-fn build_capture(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    let run = s.required_str("run")?;
-    let c = sinks().lock().entry(run).or_default().clone();
-    Ok(c)
-}
-
-fn registry() -> Arc<Registry> {
-    let mut r = Registry::new();
-    sluice_plugins::register_all(&mut r);
-    r.register_output("capture", build_capture);
-    Arc::new(r)
-}
-
-/// A running tail input wired to a capturing output.
-struct Running {
-    cap: Arc<Capture>,
-    stats: Arc<TailStats>,
-    shutdown: Shutdown,
-    task: tokio::task::JoinHandle<()>,
-    _router: Arc<Router>,
-}
-
-impl Running {
-    async fn stop(self) -> Arc<Capture> {
-        self.shutdown.trigger();
-        tokio::time::timeout(WAIT, self.task).await.expect("tail stops").expect("task");
-        self.cap
-    }
-}
-
-fn source(conf: &str) -> Element {
-    let root = parse_str(conf, Path::new("test.conf")).expect("config parses");
-    root.section("source").expect("a <source>").clone()
-}
-
-fn start_with(conf: &str, cap: Arc<Capture>) -> Running {
-    let handle = RouterHandle::new();
-    let out: Arc<dyn Output> = cap.clone();
-    let router = Arc::new(Router::new(vec![Pipeline::new(
-        "@ROOT",
-        vec![Step::Match { matcher: TagMatcher::new("**").unwrap(), output: out }],
-    )]));
-    handle.set(&router);
-    let ctx = BuildCtx { router: handle.clone(), ..BuildCtx::new(registry()) };
-    let src = source(conf);
-    let tail = Tail::from_element(&src, &ctx).expect("tail builds");
-    let stats = tail.stats();
-    let emitter = Emitter::new(handle, Arc::from("@ROOT"));
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(async move {
-        Box::new(tail).run(emitter, ctx).await.expect("tail runs");
-    });
-    Running { cap, stats, shutdown, task, _router: router }
-}
-
-fn start(conf: &str) -> Running {
-    start_with(conf, Arc::default())
-}
-
-async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Wait a while and check nothing more arrives (for "no duplicate" checks).
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-}
-
-fn append(path: &Path, text: &[u8]) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-    f.write_all(text).unwrap();
-}
-
-fn lines(prefix: &str, range: std::ops::Range<usize>) -> String {
-    range.map(|i| format!("{prefix}{i}\n")).collect()
-}
-
-fn conf(path: &Path, extra: &str) -> String {
-    format!(
-        "<source>\n  @type tail\n  path {}\n  tag test\n  stat_interval_ms 50\n{extra}\n</source>\n",
-        path.display()
-    )
-}
-
-fn p(dir: &tempfile::TempDir, name: &str) -> PathBuf {
-    dir.path().join(name)
-}
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_from_head_in_order() {
@@ -162,7 +26,7 @@ async fn reads_from_head_in_order() {
     let mut want: Vec<String> = (0..2500).map(|i| format!("l{i}")).collect();
     want.push("after".into());
     assert_eq!(msgs, want);
-    assert!(cap.events.lock().iter().all(|(t, _)| t == "test"));
+    assert!(cap.events().iter().all(|(t, _)| t == "test"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,7 +236,7 @@ async fn globs_comma_lists_exclude_tag_expansion_and_path_key() {
     settle().await;
     let cap = r.stop().await;
     let mut got: Vec<(String, String, String)> =
-        cap.events.lock().iter().map(|(t, e)| (t.clone(), field(e, "message"), field(e, "filepath"))).collect();
+        cap.events().iter().map(|(t, e)| (t.clone(), field(e, "message"), field(e, "filepath"))).collect();
     got.sort();
     // Fluentd: '/' becomes '.', runs of dots collapse, no leading dot.
     let mut dotted = d.display().to_string().replace('/', ".");
@@ -424,7 +288,7 @@ async fn multiline_java_stack_trace() {
     let r = start(&c);
     wait_until("three events (the last by multiline_flush_interval)", || r.cap.len() >= 3).await;
     let cap = r.stop().await;
-    let ev = cap.events.lock();
+    let ev = cap.events();
     assert_eq!(ev.len(), 3);
     assert_eq!(field(&ev[0].1, "level"), "ERROR");
     assert_eq!(
@@ -444,7 +308,7 @@ async fn unmatched_lines_are_emitted_when_asked() {
     wait_until("two events", || r.cap.len() >= 2).await;
     let stats = r.stats.clone();
     let cap = r.stop().await;
-    let ev = cap.events.lock();
+    let ev = cap.events();
     assert_eq!(field(&ev[0].1, "a"), "1");
     assert_eq!(field(&ev[1].1, "unmatched_line"), "not json");
     assert_eq!(stats.unmatched_lines.load(Ordering::SeqCst), 1);
@@ -490,15 +354,7 @@ async fn follow_inodes_does_not_read_a_renamed_file_twice() {
 
 #[test]
 fn config_errors_point_at_the_parameter() {
-    let ctx = BuildCtx {
-        registry: registry(),
-        router: RouterHandle::new(),
-        label: Arc::from("@ROOT"),
-        system: Arc::new(SystemConfig::default()),
-        shutdown: Shutdown::new(),
-        eof: EofTracker::default(),
-        dry_run: true,
-    };
+    let ctx = BuildCtx { dry_run: true, ..BuildCtx::new(registry()) };
     let err = |c: &str| Tail::from_element(&source(c), &ctx).err().expect("an error").to_string();
     assert!(err("<source>\n @type tail\n path /x\n</source>").contains("'tag' parameter is required"));
     assert!(err("<source>\n @type tail\n tag t\n path /x\n follow_inodes true\n</source>").contains("pos_file"));
@@ -522,12 +378,10 @@ fn exit_on_eof_reads_everything_and_the_engine_exits() {
          <match **>\n @type capture\n run {run}\n</match>\n",
         dir.path().display()
     );
-    let root = parse_str(&c, Path::new("test.conf")).unwrap();
-    let assembled = sluice_core::engine::assemble(&root, registry(), false);
-    let engine = assembled.engine.expect("engine builds");
+    let engine = common::engine(&c, "test.conf");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async { tokio::time::timeout(WAIT, engine.run()).await.expect("exits by itself").unwrap() });
-    let cap = sinks().lock().get(&run).cloned().unwrap();
+    let cap = common::sink(&run);
     let msgs = cap.messages();
     assert_eq!(msgs.len(), 5003);
     assert_eq!(msgs.iter().filter(|m| m.starts_with('o')).count(), 5000);
@@ -557,7 +411,7 @@ async fn symlinked_path_follows_rotation_of_its_target() {
     settle().await;
     let cap = r.stop().await;
     assert_eq!(cap.messages(), vec!["one", "two"]);
-    assert!(cap.events.lock()[0].0.ends_with("containers.web-7d9f_default_app-0123456789abcdef.log"));
+    assert!(cap.events()[0].0.ends_with("containers.web-7d9f_default_app-0123456789abcdef.log"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -747,7 +601,7 @@ async fn cri_partial_lines_are_joined_from_a_kubernetes_path() {
     wait_until("two events", || r.cap.len() >= 2).await;
     settle().await;
     let cap = r.stop().await;
-    let ev = cap.events.lock();
+    let ev = cap.events();
     assert_eq!(ev.len(), 2);
     assert_eq!(field(&ev[0].1, "message"), "part one part two end");
     assert_eq!(field(&ev[1].1, "stream"), "stderr");

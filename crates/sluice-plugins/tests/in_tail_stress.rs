@@ -2,143 +2,17 @@
 //! through rename rotation and through copytruncate, the warnings of bad input as a user reads them in the
 //! log (and never the line's content), Docker json-file 16 KiB splits and Kubernetes path fields. Helpers
 //! follow tests/in_tail.rs. Every wait polls with a timeout; nothing asserts speed.
+mod common;
+
+use common::tail::*;
+use common::{field, nested};
 use parking_lot::Mutex;
-use sluice_core::config::{parse_str, ConfigError, Element};
-use sluice_core::event::{Event, Events, Value};
-use sluice_core::pattern::TagMatcher;
-use sluice_core::plugin::{BuildCtx, EmitError, Emitter, Input, Output, Registry, Shutdown};
-use sluice_core::router::{Pipeline, Router, RouterHandle, Step};
-use sluice_plugins::inputs::tail::{Tail, TailStats};
-use std::collections::HashMap;
+use sluice_core::event::Event;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-#[derive(Default)]
-struct Capture {
-    events: Mutex<Vec<(String, Event)>>,
-}
-
-impl Output for Capture {
-    fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
-        let mut v = self.events.lock();
-        for e in events {
-            v.push((tag.to_string(), e));
-        }
-        Ok(())
-    }
-}
-
-impl Capture {
-    fn len(&self) -> usize {
-        self.events.lock().len()
-    }
-    fn messages(&self) -> Vec<String> {
-        self.events.lock().iter().map(|(_, e)| field(e, "message")).collect()
-    }
-}
-
-fn field(e: &Event, k: &str) -> String {
-    e.record.get(k).map(|v| v.to_display_string()).unwrap_or_default()
-}
-
-/// `record[outer][inner]` as text.
-fn nested(e: &Event, outer: &str, inner: &str) -> String {
-    e.record
-        .get(outer)
-        .and_then(Value::as_map)
-        .and_then(|m| m.get(inner))
-        .map(|v| v.to_display_string())
-        .unwrap_or_default()
-}
-
-fn sinks() -> &'static Mutex<HashMap<String, Arc<Capture>>> {
-    static S: OnceLock<Mutex<HashMap<String, Arc<Capture>>>> = OnceLock::new();
-    S.get_or_init(Default::default)
-}
-
-fn build_capture(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    let run = s.required_str("run")?;
-    let c = sinks().lock().entry(run).or_default().clone();
-    Ok(c)
-}
-
-fn registry() -> Arc<Registry> {
-    let mut r = Registry::new();
-    sluice_plugins::register_all(&mut r);
-    r.register_output("capture", build_capture);
-    Arc::new(r)
-}
-
-struct Running {
-    cap: Arc<Capture>,
-    stats: Arc<TailStats>,
-    shutdown: Shutdown,
-    task: tokio::task::JoinHandle<()>,
-    _router: Arc<Router>,
-}
-
-impl Running {
-    async fn stop(self) -> Arc<Capture> {
-        self.shutdown.trigger();
-        tokio::time::timeout(WAIT, self.task).await.expect("tail stops").expect("task");
-        self.cap
-    }
-}
-
-fn start(conf: &str) -> Running {
-    let cap: Arc<Capture> = Arc::default();
-    let handle = RouterHandle::new();
-    let out: Arc<dyn Output> = cap.clone();
-    let router = Arc::new(Router::new(vec![Pipeline::new(
-        "@ROOT",
-        vec![Step::Match { matcher: TagMatcher::new("**").unwrap(), output: out }],
-    )]));
-    handle.set(&router);
-    let ctx = BuildCtx { router: handle.clone(), ..BuildCtx::new(registry()) };
-    let root = parse_str(conf, Path::new("test.conf")).expect("config parses");
-    let src = root.section("source").expect("a <source>").clone();
-    let tail = Tail::from_element(&src, &ctx).expect("tail builds");
-    let stats = tail.stats();
-    let emitter = Emitter::new(handle, Arc::from("@ROOT"));
-    let shutdown = ctx.shutdown.clone();
-    let task = tokio::spawn(async move {
-        Box::new(tail).run(emitter, ctx).await.expect("tail runs");
-    });
-    Running { cap, stats, shutdown, task, _router: router }
-}
-
-async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-}
-
-fn append(path: &Path, text: &[u8]) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-    f.write_all(text).unwrap();
-}
-
-fn conf(path: &Path, extra: &str) -> String {
-    format!(
-        "<source>\n  @type tail\n  path {}\n  tag test\n  stat_interval_ms 50\n{extra}\n</source>\n",
-        path.display()
-    )
-}
-
-fn p(dir: &tempfile::TempDir, name: &str) -> PathBuf {
-    dir.path().join(name)
-}
+use std::time::Duration;
 
 const TOTAL: usize = 200_000;
 const PER_FILE: usize = 10_000;
@@ -236,7 +110,7 @@ async fn copytruncate_every_10000_of_200000_lines_delivers_each_generation_up_to
     writer.await.unwrap();
     let last_gen_start = TOTAL - PER_FILE;
     wait_until("the last generation", || {
-        r.cap.events.lock().last().is_some_and(|(_, e)| field(e, "message") == format!("line {}", TOTAL - 1))
+        r.cap.with_events(|ev| ev.last().is_some_and(|(_, e)| field(e, "message") == format!("line {}", TOTAL - 1)))
     })
     .await;
     settle().await;
@@ -434,12 +308,11 @@ fn docker_16k_splits_are_joined_and_kubernetes_fields_come_from_real_paths() {
          <match **>\n @type capture\n run {run}\n</match>\n",
         d.display()
     );
-    let root = parse_str(&config, Path::new("test.conf")).unwrap();
-    let engine = sluice_core::engine::assemble(&root, registry(), false).engine.expect("engine builds");
+    let engine = common::engine(&config, "test.conf");
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async { tokio::time::timeout(WAIT, engine.run()).await.expect("exits by itself").unwrap() });
-    let cap = sinks().lock().get(&run).cloned().unwrap();
-    let ev = cap.events.lock();
+    let cap = common::sink(&run);
+    let ev = cap.events();
     assert_eq!(ev.len(), 4, "3 events from the first file, 1 from the second, none from istio-proxy");
 
     let of = |pod: &str| -> Vec<&Event> {

@@ -1,50 +1,14 @@
 //! `rewrite_tag_filter` through the real engine: rules in order, captures, placeholders, the legacy
 //! `rewriteruleN` form, emit modes, labels, dropped records and configuration errors.
-use parking_lot::Mutex;
-use sluice_core::config::{parse_str, ConfigError, Element};
-use sluice_core::engine::assemble;
-use sluice_core::event::{Event, EventTime, Events, Map, Value};
-use sluice_core::plugin::{BuildCtx, EmitError, Output, Registry};
+mod common;
+
+use common::sink;
+use sluice_core::config::ConfigError;
+use sluice_core::event::{Event, EventTime, Map, Value};
 use sluice_core::record;
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
-
-type Sink = Mutex<Vec<(String, Event)>>;
-
-fn sinks() -> &'static Mutex<HashMap<String, Arc<Sink>>> {
-    static S: OnceLock<Mutex<HashMap<String, Arc<Sink>>>> = OnceLock::new();
-    S.get_or_init(Default::default)
-}
-
-/// `@type capture run ID`: keeps (tag, event) in a sink shared with the test.
-struct Capture(Arc<Sink>);
-impl Output for Capture {
-    fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
-        let mut s = self.0.lock();
-        s.extend(events.into_iter().map(|e| (tag.to_string(), e)));
-        Ok(())
-    }
-}
-fn build_capture(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    let run = s.required_str("run")?;
-    Ok(Arc::new(Capture(sinks().lock().entry(run).or_default().clone())))
-}
-
-fn registry() -> Arc<Registry> {
-    let mut r = Registry::new();
-    sluice_plugins::register_all(&mut r);
-    r.register_output("capture", build_capture);
-    Arc::new(r)
-}
 
 fn assemble_conf(conf: &str) -> Result<sluice_core::engine::Engine, Vec<ConfigError>> {
-    let root = parse_str(conf, Path::new("rtf.conf")).map_err(|e| vec![e])?;
-    let a = assemble(&root, registry(), false);
-    match a.engine {
-        Some(e) if a.diagnostics.errors.is_empty() => Ok(e),
-        _ => Err(a.diagnostics.errors),
-    }
+    common::assemble_conf(conf, "rtf.conf")
 }
 
 /// Assemble `conf` (with RUN replaced by `id`), emit the batches, return what the captures got.
@@ -55,9 +19,7 @@ fn run(id: &str, conf: &str, batches: Vec<(&str, &str, Vec<Map>)>) -> Vec<(Strin
         let events = records.into_iter().map(|r| Event::new(EventTime::new(1, 0), r)).collect();
         engine.router.emit_to_label(label, tag, events).expect("emit");
     }
-    let sink = sinks().lock().get(id).cloned().unwrap_or_default();
-    let got = sink.lock().iter().map(|(t, e)| (t.clone(), e.record.clone())).collect();
-    got
+    sink(id).records()
 }
 
 fn tags(got: &[(String, Map)]) -> Vec<String> {
@@ -65,10 +27,7 @@ fn tags(got: &[(String, Map)]) -> Vec<String> {
 }
 
 fn config_error(conf: &str) -> String {
-    match assemble_conf(conf) {
-        Ok(_) => panic!("expected a configuration error"),
-        Err(e) => e.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
-    }
+    common::config_errors(conf, "rtf.conf")
 }
 
 fn ev(tag: &str, r: Map) -> (String, Map) {
@@ -314,7 +273,7 @@ fn same_tag_is_dropped_not_looped_and_labels_are_kept() {
     );
     assert_eq!(got, vec![ev("done.other", record! {"kind" => "other"})]);
     // Nothing leaked to the top-level label.
-    assert!(sinks().lock().get("label-root").is_none_or(|s| s.lock().is_empty()));
+    assert_eq!(sink("label-root").len(), 0);
 }
 
 #[test]

@@ -131,16 +131,9 @@ pub struct Alert {
     pub channel: Option<String>,
 }
 
-/// fluent-plugin-slack's injected `time`: `time_format` in local time (or UTC with `utc`).
+/// fluent-plugin-slack's injected `time`.
 fn key_time(cfg: &SlackConfig, t: EventTime) -> String {
-    let Some(d) = chrono::DateTime::from_timestamp(t.sec, t.nsec) else {
-        return t.sec.to_string();
-    };
-    if cfg.utc {
-        d.format(&cfg.time_format).to_string()
-    } else {
-        d.with_timezone(&chrono::Local).format(&cfg.time_format).to_string()
-    }
+    cfg.time_formatter.format(t)
 }
 
 fn render_template(cfg: &SlackConfig, t: &Template, record: &Map, tag: &str, time: EventTime, esc: bool) -> String {

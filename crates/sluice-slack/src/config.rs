@@ -1,5 +1,6 @@
 //! `@type slack` parameters: fluent-plugin-slack's names and defaults, plus sluice's flood control.
 use sluice_core::config::{ConfigError, Element};
+use sluice_core::timefmt::TimeFormatter;
 use std::fmt;
 use std::time::Duration;
 
@@ -157,10 +158,9 @@ pub struct SlackConfig {
     pub max_429_waits: u32,
     /// Keys shown as fields; empty: sluice's defaults (pod, namespace, container, host, time, trace id).
     pub field_keys: Vec<String>,
-    /// strftime format of the `time` value `message_keys`/`title_keys` can name (`%H:%M:%S`).
-    pub time_format: String,
-    /// Format that `time` in UTC instead of local time.
-    pub utc: bool,
+    /// The `time` value `message_keys`/`title_keys` can name: `time_format` (`%H:%M:%S`) in local time,
+    /// UTC (`utc`) or `timezone`, as Fluentd's time formatter does.
+    pub time_formatter: TimeFormatter,
 }
 
 const DEFAULT_API: &str = "https://slack.com/api/";
@@ -262,12 +262,12 @@ impl SlackConfig {
         }
         // fluent-plugin-slack injects `time` (time_format, local time unless `utc`) for message_keys.
         let time_format = conf.str_or("time_format", "%H:%M:%S");
-        if chrono::format::StrftimeItems::new(&time_format).any(|i| matches!(i, chrono::format::Item::Error)) {
-            return Err(conf.error_at("time_format", "'time_format' is not a valid strftime format"));
-        }
-        let utc =
-            conf.bool_or("utc", false)? || conf.get("timezone").is_some_and(|t| t.trim().eq_ignore_ascii_case("utc"));
-        let _ = conf.bool_or("localtime", true)?;
+        let localtime = conf.bool_or("localtime", true)? && !conf.bool_or("utc", false)?;
+        let timezone = conf.opt_str("timezone");
+        let time_formatter = TimeFormatter::new(Some(&time_format), localtime, timezone.as_deref()).map_err(|e| {
+            conf.error_at(if timezone.is_some() { "timezone" } else { "time_format" }, e)
+                .with_hint("a zone like Asia/Seoul, +09:00 or UTC")
+        })?;
         // Parameters of fluent-plugin-slack that change nothing here, read so they raise no warning.
         for k in ["mrkdwn_in", "auto_channels_create", "include_tag_key", "include_time_key", "tag_key", "time_key"] {
             let _ = conf.get(k);
@@ -287,8 +287,7 @@ impl SlackConfig {
             parse,
             verbose_fallback: conf.bool_or("verbose_fallback", false)?,
             as_user,
-            time_format,
-            utc,
+            time_formatter,
             https_proxy,
             request_timeout: secs(conf.time_or("request_timeout", 30.0)?),
             dedup_window: secs(conf.time_or("dedup_window", 300.0)?),

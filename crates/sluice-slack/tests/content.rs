@@ -113,6 +113,23 @@ async fn tag_and_time_keys_as_fluent_plugin_slack_injects_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_key_in_a_named_timezone_with_ruby_strftime() {
+    let fake = FakeSlack::start();
+    let w = build_writer(&conf(&[
+        ("webhook_url", &fake.webhook_url()),
+        ("min_interval", "0"),
+        ("message", "%s %s"),
+        ("message_keys", "time,message"),
+        ("time_format", "%Y-%m-%dT%H:%M:%S.%L%z"),
+        ("timezone", "Asia/Seoul"),
+    ]))
+    .unwrap();
+    w.write(&chunk("alert.web", &[record! {"message" => "down"}])).await.unwrap();
+    let got = fake.received().await;
+    assert_eq!(section_texts(&got[0]).remove(0), "2026-11-18T20:06:40.000+0900 down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_truncated_at_150_and_plain_text_mode() {
     let fake = FakeSlack::start();
     let w = build_writer(&conf(&[
@@ -151,8 +168,8 @@ fn configuration_errors() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("icon_url"), "{e}");
-    let e = build_writer(&conf(&[("webhook_url", "https://h/x"), ("time_format", "%Q%")])).err().unwrap();
-    assert!(e.to_string().contains("time_format"), "{e}");
+    let e = build_writer(&conf(&[("webhook_url", "https://h/x"), ("timezone", "Mars/Olympus")])).err().unwrap();
+    assert!(e.to_string().contains("timezone") && e.to_string().contains("Mars/Olympus"), "{e}");
     let e = build_writer(&conf(&[("webhook_url", "https://h/x"), ("https_proxy", "::nope::")])).err().unwrap();
     assert!(e.to_string().contains("https_proxy"), "{e}");
     assert!(build_writer(&conf(&[("webhook_url", "https://h/x"), ("https_proxy", "http://127.0.0.1:3128")])).is_ok());

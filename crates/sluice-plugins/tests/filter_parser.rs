@@ -168,6 +168,32 @@ fn malformed_input_goes_to_error_events() {
 }
 
 #[test]
+fn a_json_array_becomes_one_event_per_object_in_place() {
+    let out = run(
+        &conf("  key_name log\n  reserve_data true", JSON),
+        vec![
+            record! {"log" => "[{\"a\":1,\"time\":1362020400},{\"a\":2},7]", "pod" => "p"},
+            record! {"log" => "{\"a\":3}", "pod" => "q"},
+        ],
+    );
+    assert_eq!(
+        out.events,
+        vec![
+            (
+                EventTime::new(1_362_020_400, 0),
+                record! {"log" => "[{\"a\":1,\"time\":1362020400},{\"a\":2},7]", "pod" => "p", "a" => 1i64}
+            ),
+            (T0, record! {"log" => "[{\"a\":1,\"time\":1362020400},{\"a\":2},7]", "pod" => "p", "a" => 2i64}),
+            // The element that is not an object: reported, and kept unparsed because of reserve_data.
+            (T0, record! {"log" => "[{\"a\":1,\"time\":1362020400},{\"a\":2},7]", "pod" => "p"}),
+            (T0, record! {"log" => "{\"a\":3}", "pod" => "q", "a" => 3i64}),
+        ]
+    );
+    assert_eq!(out.errors.len(), 1);
+    assert!(out.errors[0].1.contains("not an object"), "{:?}", out.errors);
+}
+
+#[test]
 fn reserve_data_keeps_unparsable_records_and_still_reports_them() {
     let out = run(
         &conf("  key_name log\n  reserve_data true\n  remove_key_name_field true\n  hash_value_field p", JSON),

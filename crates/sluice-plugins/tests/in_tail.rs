@@ -217,6 +217,25 @@ async fn legacy_charsets_are_decoded_to_utf8() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_array_line_gives_one_event_per_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = p(&dir, "batch.log");
+    append(&f, b"[{\"message\":\"a\"},{\"message\":\"b\"}]\n{\"message\":\"c\"}\n");
+    // A CRI line whose message is an array: each object keeps the CRI fields.
+    let cri = p(&dir, "cri.log");
+    append(&cri, b"2024-01-01T00:00:00.5Z stdout F [{\"message\":\"x\"},{\"message\":\"y\"}]\n");
+    let r = start(&conf(&f, "read_from_head true\n <parse>\n @type json\n </parse>"));
+    wait_until("three events", || r.cap.len() >= 3).await;
+    assert_eq!(r.stop().await.messages(), vec!["a", "b", "c"]);
+    let r =
+        start(&conf(&cri, "read_from_head true\n <parse>\n @type cri\n <parse>\n @type json\n </parse>\n </parse>"));
+    wait_until("two events", || r.cap.len() >= 2).await;
+    let ev = r.stop().await.events();
+    assert_eq!(ev.iter().map(|(_, e)| field(e, "message")).collect::<Vec<_>>(), vec!["x", "y"]);
+    assert!(ev.iter().all(|(_, e)| field(e, "stream") == "stdout" && e.time.sec == 1_704_067_200), "{ev:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn globs_comma_lists_exclude_tag_expansion_and_path_key() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("containers");

@@ -112,6 +112,24 @@ fn json_malformed_inputs() {
 }
 
 #[test]
+fn json_array_of_objects_gives_one_record_each() {
+    let mut p = parser("@type json");
+    let (t, r) = one(&mut p, r#"[{"time":1362020400,"a":1},{"a":2},"not an object",{"a":3}]"#);
+    assert_eq!((t, r), (Some(DOC_TIME), record! {"a" => 1i64}));
+    let rest: Vec<_> = std::iter::from_fn(|| p.take_extra()).collect();
+    assert_eq!(rest.len(), 3);
+    assert_eq!(rest[0], Ok(Parsed { time: None, record: record! {"a" => 2i64} }));
+    assert!(matches!(rest[1], Err(ParseError::NotMatched(_))), "a non-object element is not matched, as in Fluentd");
+    assert_eq!(rest[2], Ok(Parsed { time: None, record: record! {"a" => 3i64} }));
+    // The next line starts afresh.
+    let (_, r) = one(&mut p, r#"{"b":1}"#);
+    assert_eq!(r, record! {"b" => 1i64});
+    assert!(p.take_extra().is_none());
+    not_matched(&mut p, "[]");
+    not_matched(&mut p, "[1,2]");
+}
+
+#[test]
 fn json_bad_time_is_an_error() {
     let mut p = parser("@type json\ntime_type string\ntime_format %Y-%m-%d %z");
     assert!(matches!(p.parse(r#"{"time":"yesterday","a":1}"#), Err(ParseError::Time { .. })));

@@ -23,6 +23,12 @@ pub trait Parser: Send + Sync {
     /// Parse one line (without its newline). `Ok(None)`: the line was kept to be joined with later ones.
     fn parse(&mut self, line: &str) -> Result<Option<Parsed>, ParseError>;
 
+    /// More records from the text the last `parse` returned a record for (a JSON array of objects gives one
+    /// event per object, as in Fluentd). Callers drain it after every `Ok(Some(_))`.
+    fn take_extra(&mut self) -> Option<Result<Parsed, ParseError>> {
+        None
+    }
+
     /// Emit whatever a joining parser still holds (end of file, `multiline_flush_interval`).
     fn flush(&mut self) -> Option<Parsed> {
         None

@@ -19,7 +19,7 @@ use sluice_core::accessor::Accessor;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Event, Events, Map, Str, Value};
 use sluice_core::plugin::Filter;
-use sluice_core::plugin::{BuildCtx, ErrorEvents, ParseError, Parser};
+use sluice_core::plugin::{BuildCtx, ErrorEvents, ParseError, Parsed, Parser};
 use std::sync::Arc;
 
 pub struct ParserFilter {
@@ -121,7 +121,8 @@ impl ParserFilter {
         }
     }
 
-    fn one(&self, parser: &mut dyn Parser, mut ev: Event, errors: &mut ErrorEvents) -> Option<Event> {
+    /// Parse one event into `out`: nothing (dropped or held), one event, or several (a JSON array).
+    fn one(&self, parser: &mut dyn Parser, mut ev: Event, errors: &mut ErrorEvents, out: &mut Events) {
         let text = match self.key.get(&ev.record) {
             None | Some(Value::Null) => Text::Missing,
             Some(Value::Str(s)) => Text::Ok(std::borrow::Cow::Borrowed(s.as_str())),
@@ -137,48 +138,62 @@ impl ParserFilter {
                 if self.emit_invalid {
                     errors.push(ev.clone(), format!("{} does not exist", self.key));
                 }
-                if !self.reserve_data {
-                    return None;
+                if self.reserve_data {
+                    ev.record = self.handle_parsed(ev.record, Map::new());
+                    out.push(ev);
                 }
-                ev.record = self.handle_parsed(ev.record, Map::new());
-                return Some(ev);
+                return;
             }
-            Text::Fail(reason) => {
-                self.error(errors, ev, reason);
-                return None;
-            }
+            Text::Fail(reason) => return self.error(errors, ev, reason),
             Text::Ok(t) => parser.parse(&t),
         };
         match result {
             Ok(Some(parsed)) => {
-                if !self.reserve_time {
-                    if let Some(t) = parsed.time {
-                        ev.time = t;
-                    }
+                let Some(more) = parser.take_extra() else {
+                    return out.push(self.apply(ev, parsed));
+                };
+                let original = ev.clone();
+                out.push(self.apply(ev, parsed));
+                for next in std::iter::once(more).chain(std::iter::from_fn(|| parser.take_extra())) {
+                    self.outcome(original.clone(), next, errors, out);
                 }
-                if self.remove_key_name_field {
-                    self.key.remove(&mut ev.record);
-                }
-                ev.record = self.handle_parsed(ev.record, parsed.record);
-                Some(ev)
             }
             // A joining parser kept the text for later lines: nothing to emit now (as Fluentd).
-            Ok(None) => None,
+            Ok(None) => {}
+            Err(e) => self.outcome(ev, Err(e), errors, out),
+        }
+    }
+
+    fn outcome(&self, mut ev: Event, result: Result<Parsed, ParseError>, errors: &mut ErrorEvents, out: &mut Events) {
+        match result {
+            Ok(parsed) => out.push(self.apply(ev, parsed)),
             Err(ParseError::NotMatched(why)) => {
                 if self.emit_invalid {
                     errors.push(ev.clone(), format!("pattern not matched in key '{}': {why}", self.key));
                 }
-                if !self.reserve_data {
-                    return None;
+                if self.reserve_data {
+                    ev.record = self.handle_parsed(ev.record, Map::new());
+                    out.push(ev);
                 }
-                ev.record = self.handle_parsed(ev.record, Map::new());
-                Some(ev)
             }
             Err(ParseError::Time { reason, .. }) => {
                 self.error(errors, ev, format!("invalid time format in key '{}': {reason}", self.key));
-                None
             }
         }
+    }
+
+    /// The event with its parsed record and time, per reserve_time/remove_key_name_field/reserve_data.
+    fn apply(&self, mut ev: Event, parsed: Parsed) -> Event {
+        if !self.reserve_time {
+            if let Some(t) = parsed.time {
+                ev.time = t;
+            }
+        }
+        if self.remove_key_name_field {
+            self.key.remove(&mut ev.record);
+        }
+        ev.record = self.handle_parsed(ev.record, parsed.record);
+        ev
     }
 }
 
@@ -189,9 +204,7 @@ impl Filter for ParserFilter {
         let input = std::mem::take(events);
         events.reserve(input.len());
         for ev in input {
-            if let Some(out) = self.one(parser.as_mut(), ev, errors) {
-                events.push(out);
-            }
+            self.one(parser.as_mut(), ev, errors, events);
         }
         self.pool.lock().push(parser);
         let failed = errors.events.len() - before;

@@ -36,6 +36,8 @@ pub struct CriParser {
     partials: Vec<Partial>,
     /// stream and logtag of the last line handed to a joining nested parser, for its flush.
     pending_fields: Option<(Str, Str)>,
+    /// More records the nested parser made of the last message (a JSON array).
+    extra: std::collections::VecDeque<Result<Parsed, ParseError>>,
 }
 
 pub fn build(e: &Element, ctx: &BuildCtx) -> Result<Box<dyn Parser>, ConfigError> {
@@ -49,6 +51,7 @@ pub fn build(e: &Element, ctx: &BuildCtx) -> Result<Box<dyn Parser>, ConfigError
         common: ParserCommon::from_element(e, &DEFAULTS)?,
         partials: Vec::new(),
         pending_fields: None,
+        extra: Default::default(),
     }))
 }
 
@@ -86,14 +89,23 @@ impl CriParser {
             return Ok(Some(Parsed { time: Some(time), record }));
         };
         match inner.parse(message)? {
-            Some(mut p) => {
-                if self.merge_cri_fields {
-                    merge_fields(&mut p.record, stream, logtag);
+            Some(p) => {
+                let cri_time = self.common.time.parse_str(time_text).ok();
+                let merge = self.merge_cri_fields;
+                let with_cri_fields = |mut p: Parsed| {
+                    if merge {
+                        merge_fields(&mut p.record, stream, logtag);
+                    }
+                    if p.time.is_none() {
+                        p.time = cri_time;
+                    }
+                    p
+                };
+                self.extra.clear();
+                while let Some(more) = inner.take_extra() {
+                    self.extra.push_back(more.map(with_cri_fields));
                 }
-                if p.time.is_none() {
-                    p.time = self.common.time.parse_str(time_text).ok();
-                }
-                Ok(Some(p))
+                Ok(Some(with_cri_fields(p)))
             }
             None => {
                 self.pending_fields = Some((Str::from(stream), Str::from(logtag)));
@@ -163,6 +175,11 @@ impl Parser for CriParser {
             common: self.common.clone(),
             partials: Vec::new(),
             pending_fields: None,
+            extra: Default::default(),
         })
+    }
+
+    fn take_extra(&mut self) -> Option<Result<Parsed, ParseError>> {
+        self.extra.pop_front()
     }
 }

@@ -5,6 +5,8 @@ use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser};
 
 pub struct MultiFormatParser {
     parsers: Vec<Box<dyn Parser>>,
+    /// The pattern that matched last, whose extra records `take_extra` hands on.
+    matched: usize,
 }
 
 pub fn build(e: &Element, ctx: &BuildCtx) -> Result<Box<dyn Parser>, ConfigError> {
@@ -38,20 +40,25 @@ pub fn build(e: &Element, ctx: &BuildCtx) -> Result<Box<dyn Parser>, ConfigError
             .error("multi_format needs at least one <pattern> section")
             .with_hint("add <pattern> format json </pattern>"));
     }
-    Ok(Box::new(MultiFormatParser { parsers }))
+    Ok(Box::new(MultiFormatParser { parsers, matched: 0 }))
 }
 
 impl Parser for MultiFormatParser {
     fn parse(&mut self, line: &str) -> Result<Option<Parsed>, ParseError> {
-        for p in &mut self.parsers {
+        for (i, p) in self.parsers.iter_mut().enumerate() {
             if let Ok(Some(parsed)) = p.parse(line) {
+                self.matched = i;
                 return Ok(Some(parsed));
             }
         }
         Err(ParseError::NotMatched("no <pattern> matched".into()))
     }
 
+    fn take_extra(&mut self) -> Option<Result<Parsed, ParseError>> {
+        self.parsers.get_mut(self.matched)?.take_extra()
+    }
+
     fn new_instance(&self) -> Box<dyn Parser> {
-        Box::new(MultiFormatParser { parsers: self.parsers.iter().map(|p| p.new_instance()).collect() })
+        Box::new(MultiFormatParser { parsers: self.parsers.iter().map(|p| p.new_instance()).collect(), matched: 0 })
     }
 }

@@ -7,7 +7,7 @@ use super::pos_file::{PosFile, PosKey, Slot};
 use super::reader::{Handle, Next};
 use super::TailStats;
 use sluice_core::event::{Event, EventTime, Events, Map, Str, Value};
-use sluice_core::plugin::{BuildCtx, EmitError, Emitter, Parsed, Parser, PluginError};
+use sluice_core::plugin::{BuildCtx, EmitError, Emitter, ParseError, Parsed, Parser, PluginError};
 use sluice_core::util::RateLimiter;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
@@ -147,6 +147,12 @@ impl Stream {
         match self.parser.parse(&text) {
             Ok(Some(p)) => {
                 self.push(env, p, now, out);
+                while let Some(more) = self.parser.take_extra() {
+                    match more {
+                        Ok(p) => self.push(env, p, now, out),
+                        Err(e) => self.unmatched(env, &text, bytes.len(), e, now, out),
+                    }
+                }
                 LineOutcome::Parsed
             }
             Ok(None) => {
@@ -154,21 +160,25 @@ impl Stream {
                 LineOutcome::Held
             }
             Err(e) => {
-                env.stats.unmatched_lines.fetch_add(1, Relaxed);
-                if env.cfg.emit_unmatched_lines {
-                    let mut record = Map::with_capacity(2);
-                    record.insert("unmatched_line", Value::Str(Str::from(text.as_ref())));
-                    self.push(env, Parsed { time: None, record }, now, out);
-                } else if let Some(suppressed) = env.warn_key(&format!("unmatched:{}", self.path)) {
-                    let reason = match e {
-                        sluice_core::plugin::ParseError::NotMatched(_) => "pattern not matched",
-                        sluice_core::plugin::ParseError::Time { .. } => "invalid time",
-                    };
-                    tracing::warn!(path = %self.path, bytes = bytes.len(), suppressed, reason,
-                        "tail: line not parsed; dropped (set emit_unmatched_lines true to keep it)");
-                }
+                self.unmatched(env, &text, bytes.len(), e, now, out);
                 LineOutcome::Unmatched
             }
+        }
+    }
+
+    fn unmatched(&self, env: &Env, text: &str, len: usize, e: ParseError, now: EventTime, out: &mut Events) {
+        env.stats.unmatched_lines.fetch_add(1, Relaxed);
+        if env.cfg.emit_unmatched_lines {
+            let mut record = Map::with_capacity(2);
+            record.insert("unmatched_line", Value::Str(Str::from(text)));
+            self.push(env, Parsed { time: None, record }, now, out);
+        } else if let Some(suppressed) = env.warn_key(&format!("unmatched:{}", self.path)) {
+            let reason = match e {
+                ParseError::NotMatched(_) => "pattern not matched",
+                ParseError::Time { .. } => "invalid time",
+            };
+            tracing::warn!(path = %self.path, bytes = len, suppressed, reason,
+                "tail: line not parsed; dropped (set emit_unmatched_lines true to keep it)");
         }
     }
 
@@ -191,6 +201,11 @@ impl Stream {
         if let Some(p) = self.parser.flush() {
             let mut ev = Vec::with_capacity(1);
             self.push(env, p, EventTime::now(), &mut ev);
+            while let Some(more) = self.parser.take_extra() {
+                if let Ok(p) = more {
+                    self.push(env, p, EventTime::now(), &mut ev);
+                }
+            }
             env.emit_until_accepted(&self.tag, ev)?;
         }
         Ok(true)

@@ -37,7 +37,7 @@ fn log_text(record: &Map) -> Option<&str> {
 
 impl Parser for DockerParser {
     fn parse(&mut self, line: &str) -> Result<Option<Parsed>, ParseError> {
-        let mut record = parse_json_map(line.as_bytes()).map_err(|e| json_error(&e))?;
+        let mut record = parse_json_map(line).map_err(|e| json_error(&e))?;
         let Some(log) = log_text(&record) else {
             return self.common.finish(record).map(Some);
         };

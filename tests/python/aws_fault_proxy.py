@@ -1,6 +1,8 @@
 """Fault-injecting HTTP proxy in front of moto_server for sluice's AWS output tests.
 
-Usage: python aws_fault_proxy.py UPSTREAM_URL   (prints "PORT <n>" once listening on 127.0.0.1)
+Usage: python aws_fault_proxy.py UPSTREAM_URL [--tls-cert CERT.pem --tls-key KEY.pem]
+       (prints "PORT <n>" once listening on 127.0.0.1; with --tls-cert/--tls-key it speaks HTTPS, control
+       endpoints included)
 
 Control (JSON bodies):
   POST /__fault  {"mode": "pass"}
@@ -22,6 +24,7 @@ import base64
 import http.client
 import json
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -30,6 +33,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 UPSTREAM = urllib.parse.urlparse(sys.argv[1])
+TLS = dict(zip(sys.argv[2::2], sys.argv[3::2]))
 LOCK = threading.Lock()
 STATE = {"mode": "pass"}
 STATS = {"requests": 0, "forwarded_records": 0, "injected_record_failures": 0, "injected_status": 0, "resets": 0, "hangs": 0}
@@ -183,6 +187,11 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if "--tls-cert" in TLS:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(TLS["--tls-cert"], TLS["--tls-key"])
+        # The handshake runs in each request's thread: a client refusing the certificate only ends its own.
+        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     print("PORT %d" % server.server_address[1], flush=True)
     server.serve_forever()
 

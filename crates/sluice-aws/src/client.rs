@@ -1,4 +1,4 @@
-//! Shared AWS SDK configuration: region, endpoint, timeouts and credentials.
+//! Shared AWS SDK configuration: region, endpoint, timeouts, TLS and credentials.
 //!
 //! Credentials come from the SDK's standard chain (environment, shared config/profile, web identity token
 //! (IRSA), ECS/EC2 metadata) unless the configuration names them: `aws_key_id`/`aws_sec_key`,
@@ -7,11 +7,13 @@
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::{self, error::CredentialsError, ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
+use aws_sdk_sts::config::SharedHttpClient;
 use sluice_core::config::{ConfigError, Element};
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 /// `<assume_role_credentials>`.
 #[derive(Clone)]
@@ -20,6 +22,8 @@ pub struct AssumeRole {
     pub role_session_name: String,
     pub external_id: Option<String>,
     pub duration_seconds: Option<u64>,
+    /// STS endpoint for AssumeRole (Fluentd's `sts_endpoint_url`); the SDK's default STS endpoint otherwise.
+    pub sts_endpoint_url: Option<String>,
 }
 
 /// `<web_identity_credentials>`.
@@ -28,6 +32,8 @@ pub struct WebIdentity {
     pub role_arn: String,
     pub web_identity_token_file: String,
     pub role_session_name: String,
+    /// STS endpoint for AssumeRoleWithWebIdentity (Fluentd's `sts_endpoint_url`).
+    pub sts_endpoint_url: Option<String>,
 }
 
 /// `<shared_credentials>`.
@@ -38,7 +44,7 @@ pub struct SharedFile {
 }
 
 /// The AWS connection parameters every output shares.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct AwsParams {
     pub region: Option<String>,
     pub endpoint: Option<String>,
@@ -53,6 +59,25 @@ pub struct AwsParams {
     pub max_attempts: u32,
 }
 
+/// The defaults of an empty configuration (certificates verified).
+impl Default for AwsParams {
+    fn default() -> Self {
+        AwsParams {
+            region: None,
+            endpoint: None,
+            key_id: None,
+            secret: None,
+            shared: None,
+            web_identity: None,
+            assume_role: None,
+            ssl_verify_peer: true,
+            connect_timeout: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(60),
+            max_attempts: 3,
+        }
+    }
+}
+
 impl fmt::Debug for AwsParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwsParams")
@@ -61,6 +86,8 @@ impl fmt::Debug for AwsParams {
             .field("key_id", &self.key_id.as_ref().map(|_| "<set>"))
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("assume_role", &self.assume_role.as_ref().map(|a| a.role_arn.clone()))
+            .field("web_identity", &self.web_identity.as_ref().map(|w| w.role_arn.clone()))
+            .field("ssl_verify_peer", &self.ssl_verify_peer)
             .finish()
     }
 }
@@ -92,6 +119,7 @@ impl AwsParams {
                 role_arn: s.required_str("role_arn")?,
                 web_identity_token_file: s.required_str("web_identity_token_file")?,
                 role_session_name: s.str_or("role_session_name", "sluice"),
+                sts_endpoint_url: sts_endpoint(s)?,
             }),
             None => None,
         };
@@ -103,13 +131,17 @@ impl AwsParams {
                     role_session_name: s.required_str("role_session_name")?,
                     external_id: s.opt_str("external_id"),
                     duration_seconds: s.opt_int("duration_seconds")?.map(|d| d.max(900) as u64),
+                    sts_endpoint_url: sts_endpoint(s)?,
                 })
             }
             None => None,
         };
         let ssl_verify_peer = conf.bool_or("ssl_verify_peer", true)?;
         if !ssl_verify_peer {
-            tracing::warn!("ssl_verify_peer false is not supported by sluice's AWS client: certificates are verified");
+            tracing::warn!(
+                "ssl_verify_peer false: TLS certificates of the AWS endpoints (and STS) are NOT verified; \
+                 anyone on the network path can read and change the requests"
+            );
         }
         let connect_timeout = conf.time_or("http_connect_timeout", 10.0)?;
         let attempt_timeout = conf.time_or("http_read_timeout", 60.0)?;
@@ -129,9 +161,8 @@ impl AwsParams {
         })
     }
 
-    /// Build the SDK configuration. Called lazily at the first write (never during `--dry-run`).
-    #[allow(deprecated)]
-    pub async fn sdk_config(&self) -> SdkConfig {
+    /// The loader every SDK configuration here starts from: region, timeouts, retries and the HTTP client.
+    fn loader(&self, http: &Option<SharedHttpClient>, endpoint: Option<&String>) -> aws_config::ConfigLoader {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(
                 TimeoutConfig::builder()
@@ -142,14 +173,26 @@ impl AwsParams {
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(self.max_attempts));
         if let Some(r) = &self.region {
             loader = loader.region(Region::new(r.clone()));
-        } else if self.endpoint.is_some() {
+        } else if endpoint.is_some() {
             // A custom endpoint still needs a region for signing.
             loader =
                 loader.region(aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1"));
         }
-        if let Some(ep) = &self.endpoint {
+        if let Some(ep) = endpoint {
             loader = loader.endpoint_url(ep.clone());
         }
+        if let Some(h) = http {
+            loader = loader.http_client(h.clone());
+        }
+        loader
+    }
+
+    /// Build the SDK configuration. Called lazily at the first write (never during `--dry-run`).
+    // ProfileFiles' replacement lives in aws-runtime, which sluice does not depend on directly.
+    #[allow(deprecated)]
+    pub async fn sdk_config(&self) -> SdkConfig {
+        let http = (!self.ssl_verify_peer).then(insecure_http_client);
+        let mut loader = self.loader(&http, self.endpoint.as_ref());
         if let (Some(k), Some(s)) = (&self.key_id, &self.secret) {
             loader = loader.credentials_provider(Credentials::new(k.clone(), s.clone(), None, None, "sluice-config"));
         } else if let Some(sh) = &self.shared {
@@ -164,20 +207,22 @@ impl AwsParams {
             if let Some(n) = &sh.profile_name {
                 b = b.profile_name(n);
             }
+            if let Some(h) = &http {
+                // A profile that assumes a role calls STS with this client too.
+                b = b.configure(&aws_config::provider_config::ProviderConfig::default().with_http_client(h.clone()));
+            }
             loader = loader.credentials_provider(b.build());
         } else if let Some(w) = &self.web_identity {
-            let provider = aws_config::web_identity_token::WebIdentityTokenCredentialsProvider::builder()
-                .static_configuration(aws_config::web_identity_token::StaticConfiguration {
-                    web_identity_token_file: w.web_identity_token_file.clone().into(),
-                    role_arn: w.role_arn.clone(),
-                    session_name: w.role_session_name.clone(),
-                })
-                .configure(
-                    &aws_config::provider_config::ProviderConfig::without_region()
-                        .with_region(self.region.clone().map(Region::new)),
-                )
-                .build();
-            loader = loader.credentials_provider(provider);
+            // The SDK's own web identity provider cannot be pointed at another STS endpoint than the
+            // environment's, so sluice calls AssumeRoleWithWebIdentity itself; the SDK's identity cache
+            // keeps the credentials until shortly before they expire.
+            let sts = self.loader(&http, w.sts_endpoint_url.as_ref()).no_credentials().load().await;
+            loader = loader.credentials_provider(WebIdentityProvider {
+                sts: aws_sdk_sts::Client::new(&sts),
+                role_arn: w.role_arn.clone(),
+                token_file: w.web_identity_token_file.clone(),
+                session_name: w.role_session_name.clone(),
+            });
         }
         let base = loader.load().await;
         let Some(ar) = &self.assume_role else {
@@ -190,8 +235,107 @@ impl AwsParams {
         if let Some(d) = ar.duration_seconds {
             b = b.session_length(Duration::from_secs(d));
         }
-        let provider = b.configure(&base).build().await;
+        // STS is not the output's endpoint: `endpoint` names the Kinesis/Firehose/S3 endpoint only.
+        let mut sts = base.to_builder();
+        sts.set_endpoint_url(ar.sts_endpoint_url.clone());
+        let provider = b.configure(&sts.build()).build().await;
         base.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()
+    }
+}
+
+fn sts_endpoint(s: &Element) -> Result<Option<String>, ConfigError> {
+    let url = s.opt_str("sts_endpoint_url").filter(|u| !u.is_empty());
+    if let Some(u) = &url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(s
+                .error_at("sts_endpoint_url", "'sts_endpoint_url' must be an http:// or https:// URL")
+                .with_hint("for example https://sts.eu-west-1.amazonaws.com"));
+        }
+    }
+    Ok(url)
+}
+
+/// `<web_identity_credentials>`: AssumeRoleWithWebIdentity with the token file read at each refresh
+/// (Kubernetes rotates it).
+#[derive(Debug)]
+struct WebIdentityProvider {
+    sts: aws_sdk_sts::Client,
+    role_arn: String,
+    token_file: String,
+    session_name: String,
+}
+
+impl WebIdentityProvider {
+    async fn load(&self) -> provider::Result {
+        let token = tokio::fs::read_to_string(&self.token_file).await.map_err(|e| {
+            CredentialsError::provider_error(format!("reading web_identity_token_file {}: {e}", self.token_file))
+        })?;
+        let out = self
+            .sts
+            .assume_role_with_web_identity()
+            .role_arn(&self.role_arn)
+            .role_session_name(&self.session_name)
+            .web_identity_token(token.trim())
+            .send()
+            .await
+            .map_err(|e| {
+                let (why, _) = describe_sdk_error(&e);
+                tracing::error!(role_arn = %self.role_arn, "AssumeRoleWithWebIdentity failed: {why}");
+                CredentialsError::provider_error(format!("AssumeRoleWithWebIdentity failed: {why}"))
+            })?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| CredentialsError::unhandled("AssumeRoleWithWebIdentity returned no credentials"))?;
+        let expiry = SystemTime::try_from(*c.expiration()).ok();
+        Ok(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            expiry,
+            "WebIdentityToken",
+        ))
+    }
+}
+
+impl ProvideCredentials for WebIdentityProvider {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        provider::future::ProvideCredentials::new(self.load())
+    }
+}
+
+/// The SDK's HTTP client with certificate verification off (`ssl_verify_peer false`). Connect and read
+/// timeouts still come from the SDK configuration.
+fn insecure_http_client() -> SharedHttpClient {
+    let tls = rustls::ClientConfig::builder()
+        .with_safe_defaults()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert))
+        .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    aws_smithy_http_client::hyper_014::HyperClientBuilder::new().build(https)
+}
+
+/// Accepts any server certificate (the handshake signatures are still checked against it).
+struct AcceptAnyCert;
+
+impl rustls::client::ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::Certificate,
+        _intermediates: &[rustls::Certificate],
+        _server_name: &rustls::ServerName,
+        _scts: &mut dyn Iterator<Item = &[u8]>,
+        _ocsp_response: &[u8],
+        _now: SystemTime,
+    ) -> Result<rustls::client::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::ServerCertVerified::assertion())
     }
 }
 
@@ -209,6 +353,9 @@ where
             let code = err.code().unwrap_or("Unknown").to_string();
             let msg = err.message().unwrap_or("").to_string();
             let class = classify_code(&code);
+            if is_auth_error(&code) {
+                return auth_failure(&code, &msg);
+            }
             (format!("{code}: {msg}"), class)
         }
         SdkError::TimeoutError(_) => ("request timed out".into(), ErrorClass::Retryable),
@@ -222,12 +369,44 @@ where
             };
             (format!("{what}: {}", sluice_err_chain(e)), ErrorClass::Retryable)
         }
-        SdkError::ResponseError(_) => (format!("invalid response: {}", sluice_err_chain(e)), ErrorClass::Retryable),
+        SdkError::ResponseError(r) => {
+            // An error body the SDK cannot parse, e.g. XML from moto or an HTML page from a proxy, for a JSON
+            // API. A 401/403 is still an authentication failure.
+            let raw = (r.raw() as &dyn std::any::Any).downcast_ref::<aws_sdk_kinesis::config::http::HttpResponse>();
+            let status = raw.map(|h| h.status().as_u16());
+            if let (Some(h), Some(st @ (401 | 403))) = (raw, status) {
+                let code = h.body().bytes().and_then(xml_error_code).unwrap_or_else(|| format!("HTTP {st}"));
+                return auth_failure(&code, &format!("HTTP {st}"));
+            }
+            let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+            (format!("invalid response{status}: {}", sluice_err_chain(e)), ErrorClass::Retryable)
+        }
         SdkError::ConstructionFailure(_) => {
             (format!("request construction failed: {}", sluice_err_chain(e)), ErrorClass::Unrecoverable)
         }
         _ => (sluice_err_chain(e), ErrorClass::Retryable),
     }
+}
+
+/// Log a rejected-credentials error and describe it. Retried, since credentials can be rotated under a
+/// running collector, but loud: nothing gets through until someone fixes them.
+fn auth_failure(code: &str, msg: &str) -> (String, ErrorClass) {
+    tracing::error!(
+        code = %code,
+        "AWS rejected the request's credentials: check aws_key_id/aws_sec_key or the credentials section; the \
+         chunk stays buffered and is retried"
+    );
+    (format!("{code}: {msg} (credentials rejected; the chunk is retried)"), ErrorClass::Retryable)
+}
+
+/// The `<Code>` of an XML error document, when it looks like an error code (nothing else of the body is used).
+fn xml_error_code(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    let code = &text[start..start + len];
+    (!code.is_empty() && code.len() <= 64 && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+        .then(|| code.to_string())
 }
 
 fn sluice_err_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -253,8 +432,30 @@ pub enum ErrorClass {
     Unrecoverable,
 }
 
+/// Error codes AWS answers when the credentials are wrong, expired or not allowed.
+pub fn is_auth_error(code: &str) -> bool {
+    matches!(
+        code,
+        "SignatureDoesNotMatch"
+            | "InvalidSignatureException"
+            | "IncompleteSignature"
+            | "IncompleteSignatureException"
+            | "UnrecognizedClientException"
+            | "InvalidClientTokenId"
+            | "InvalidAccessKeyId"
+            | "MissingAuthenticationToken"
+            | "MissingAuthenticationTokenException"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "RequestExpired"
+            | "AccessDenied"
+            | "AccessDeniedException"
+    )
+}
+
 /// Service error codes that no retry will fix. Everything else (throttling, 5xx, a stream still being
-/// created, expired credentials being refreshed) is retried.
+/// created, and credential errors ([`is_auth_error`]), which a key rotation or a policy change can fix while
+/// the chunk waits) is retried.
 pub fn classify_code(code: &str) -> ErrorClass {
     match code {
         "ValidationException"
@@ -266,5 +467,29 @@ pub fn classify_code(code: &str) -> ErrorClass {
         | "InvalidRequest"
         | "EntityTooLarge" => ErrorClass::Unrecoverable,
         _ => ErrorClass::Retryable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_codes_are_retryable() {
+        for code in
+            ["SignatureDoesNotMatch", "InvalidSignatureException", "UnrecognizedClientException", "ExpiredToken"]
+        {
+            assert!(is_auth_error(code), "{code}");
+            assert_eq!(classify_code(code), ErrorClass::Retryable, "{code}");
+        }
+        assert!(!is_auth_error("ValidationException"));
+    }
+
+    #[test]
+    fn xml_error_code_takes_only_the_code() {
+        let body = b"<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><StringToSign>x</StringToSign></Error>";
+        assert_eq!(xml_error_code(body).as_deref(), Some("SignatureDoesNotMatch"));
+        assert_eq!(xml_error_code(b"<html>403 Forbidden</html>"), None);
+        assert_eq!(xml_error_code(b"<Code>not a code: secret</Code>"), None);
     }
 }

@@ -369,7 +369,7 @@ async fn assume_role_credentials_are_used() {
     let conf = match_conf(&streams_conf(
         &moto.url(),
         "ar",
-        "  <assume_role_credentials>\n    role_arn arn:aws:iam::123456789012:role/sluice\n    role_session_name sluice-test\n    duration_seconds 900\n  </assume_role_credentials>",
+        &format!("  <assume_role_credentials>\n    role_arn arn:aws:iam::123456789012:role/sluice\n    role_session_name sluice-test\n    duration_seconds 900\n    sts_endpoint_url {}\n  </assume_role_credentials>", moto.url()),
     ));
     let w = kinesis_streams::writer(&conf, &ctx()).expect("writer");
     w.write(&chunk("app.ar", None, &[rec(1, "a")])).await.expect("write with an assumed role");

@@ -12,11 +12,14 @@ use std::sync::Arc;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    if let Err(e) = logging::init(&args) {
-        eprintln!("sluice: {e:#}");
-        return ExitCode::from(2);
-    }
-    match run(args) {
+    let log = match logging::init(&args) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("sluice: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args, &log) {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -35,7 +38,7 @@ fn print_diagnostics(d: &Diagnostics) {
     }
 }
 
-fn run(args: cli::Args) -> anyhow::Result<ExitCode> {
+fn run(args: cli::Args, log: &logging::LogControl) -> anyhow::Result<ExitCode> {
     let root = match config::parse_file(&args.config) {
         Ok(r) => r,
         Err(e) => {
@@ -52,6 +55,8 @@ fn run(args: cli::Args) -> anyhow::Result<ExitCode> {
         .context("cannot start the runtime")?;
     // Builders may spawn tasks (e.g. token refreshers), so assemble inside the runtime.
     let assembled = runtime.block_on(async { engine::assemble(&root, registry, args.dry_run) });
+    // Before the warnings, so `<system> log_level error` quiets them too (as in Fluentd).
+    log.apply(&assembled.log_levels);
     print_diagnostics(&assembled.diagnostics);
     let Some(engine) = assembled.engine else {
         eprintln!("sluice: the configuration has {} error(s); nothing was started", assembled.diagnostics.errors.len());

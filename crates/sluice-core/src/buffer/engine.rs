@@ -1013,7 +1013,8 @@ impl Inner {
                     // In a task of its own so a panicking writer cannot take the flush thread with it.
                     let id = job.id;
                     let me = self.clone();
-                    if let Err(e) = tokio::spawn(async move { me.process(job, false).await }).await {
+                    let task = tracing::Instrument::in_current_span(async move { me.process(job, false).await });
+                    if let Err(e) = tokio::spawn(task).await {
                         if e.is_panic() {
                             self.note_error("writer panicked");
                             let mut st = self.state.lock();
@@ -1158,9 +1159,10 @@ impl Output for BufferedOutput {
         }
         let mut tasks = self.inner.tasks.lock();
         for _ in 0..self.inner.cfg.flush_thread_count {
-            tasks.push(tokio::spawn(self.inner.clone().worker()));
+            // In the caller's span, so a plugin's `@log_level` covers its flushes.
+            tasks.push(tokio::spawn(tracing::Instrument::in_current_span(self.inner.clone().worker())));
         }
-        tasks.push(tokio::spawn(self.inner.clone().ticker()));
+        tasks.push(tokio::spawn(tracing::Instrument::in_current_span(self.inner.clone().ticker())));
         Ok(())
     }
 

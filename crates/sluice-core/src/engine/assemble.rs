@@ -1,26 +1,34 @@
+use super::log_level::{self, LogLevels, SpannedFilter, SpannedOutput};
 use super::Engine;
 use crate::config::{ConfigError, Diagnostics, Element};
 use crate::pattern::TagMatcher;
-use crate::plugin::{BuildCtx, Emitter, EofTracker, Registry, Shutdown, SystemConfig};
+use crate::plugin::{BuildCtx, Emitter, EofTracker, Filter, Output, Registry, Shutdown, SystemConfig};
 use crate::router::{Pipeline, Router, RouterHandle, Step, ROOT_LABEL};
 use std::collections::HashSet;
 use std::sync::Arc;
+use tracing::Span;
 
 /// The outcome of checking a configuration: the engine when there were no errors, and every diagnostic.
 pub struct Assembled {
     pub engine: Option<Engine>,
     pub diagnostics: Diagnostics,
+    /// Filled even when there are errors, so the process level applies to the warnings too.
+    pub log_levels: LogLevels,
 }
 
 /// Directives that Fluentd accepts and sluice does not run.
 const UNSUPPORTED_DIRECTIVES: &[(&str, &str)] =
     &[("worker", "sluice runs one process with several threads; remove <worker> and keep its contents at top level")];
 
-fn system_config(root: &Element) -> SystemConfig {
+fn system_config(root: &Element, diag: &mut Diagnostics, levels: &mut LogLevels) -> SystemConfig {
     let mut sys = SystemConfig { hostname: crate::util::hostname(), ..Default::default() };
     if let Some(s) = root.section("system") {
         sys.root_dir = s.get("root_dir").map(Into::into);
-        sys.log_level = s.get("log_level").map(str::to_string);
+        match log_level::level_param(s, "log_level") {
+            Ok(l) => levels.system = l,
+            Err(e) => diag.error(e),
+        }
+        sys.log_level = s.get("log_level").map(|v| v.trim().to_string());
         // Parameters sluice reads elsewhere or that have no meaning for it are accepted quietly.
         s.mark_all_used();
     }
@@ -31,12 +39,13 @@ fn system_config(root: &Element) -> SystemConfig {
 /// not touch the outside world.
 pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assembled {
     let mut diag = Diagnostics::default();
+    let mut levels = LogLevels::default();
     let handle = RouterHandle::new();
     let base = BuildCtx {
         registry: registry.clone(),
         router: handle.clone(),
         label: Arc::from(ROOT_LABEL),
-        system: Arc::new(system_config(root)),
+        system: Arc::new(system_config(root, &mut diag, &mut levels)),
         shutdown: Shutdown::new(),
         eof: EofTracker::default(),
         dry_run,
@@ -47,6 +56,7 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
     let mut root_steps = Vec::new();
     let mut label_names = HashSet::new();
     let mut label_refs: Vec<(String, ConfigError)> = Vec::new();
+    let mut spans = PluginSpans { enabled: log_level::any_plugin_level(root), levels: &mut levels };
 
     for el in &root.children {
         match el.name.as_str() {
@@ -55,16 +65,17 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
                 if el.has("@label") {
                     label_refs.push((label.clone(), el.error_at("@label", format!("no <label {label}> is defined"))));
                 }
+                let span = spans.span_for(el, &mut diag);
                 match registry.build_input(el, &base) {
                     Ok(i) => {
                         let name = el.plugin_id().or(el.plugin_type()).unwrap_or("input").to_string();
-                        inputs.push((i, Emitter::new(handle.clone(), Arc::from(label.as_str())), name));
+                        inputs.push((i, Emitter::new(handle.clone(), Arc::from(label.as_str())), name, span));
                     }
                     Err(e) => diag.error(e),
                 }
             }
             "filter" | "match" => {
-                if let Some(step) = build_step(el, &base, &mut diag, &mut label_refs) {
+                if let Some(step) = build_step(el, &base, &mut diag, &mut label_refs, &mut spans) {
                     root_steps.push(step);
                 }
             }
@@ -85,7 +96,7 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
                 for c in &el.children {
                     match c.name.as_str() {
                         "filter" | "match" => {
-                            if let Some(s) = build_step(c, &ctx, &mut diag, &mut label_refs) {
+                            if let Some(s) = build_step(c, &ctx, &mut diag, &mut label_refs, &mut spans) {
                                 steps.push(s);
                             }
                         }
@@ -120,12 +131,56 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
     }
     pipelines.push(Pipeline::new(ROOT_LABEL, root_steps));
     if diag.has_errors() {
-        return Assembled { engine: None, diagnostics: diag };
+        return Assembled { engine: None, diagnostics: diag, log_levels: levels };
     }
     let router = Arc::new(Router::new(pipelines));
     handle.set(&router);
     let outputs = router.outputs();
-    Assembled { engine: Some(Engine { router, inputs, outputs, ctx: base }), diagnostics: diag }
+    Assembled { engine: Some(Engine { router, inputs, outputs, ctx: base }), diagnostics: diag, log_levels: levels }
+}
+
+/// Reads each directive's `@log_level` and makes its span.
+struct PluginSpans<'a> {
+    /// False when no directive sets `@log_level`: then no spans and no wrappers at all.
+    enabled: bool,
+    levels: &'a mut LogLevels,
+}
+
+impl PluginSpans<'_> {
+    fn span_for(&mut self, el: &Element, diag: &mut Diagnostics) -> Span {
+        log_level::check_nested(el, diag);
+        let level = match log_level::level_param(el, "@log_level") {
+            Ok(l) => l,
+            Err(e) => {
+                diag.error(e);
+                None
+            }
+        };
+        if let Some(l) = level {
+            if !self.levels.plugins.contains(&l) {
+                self.levels.plugins.push(l);
+            }
+        }
+        if !self.enabled {
+            return Span::none();
+        }
+        let name = el.plugin_id().or(el.plugin_type()).unwrap_or(el.name.as_str());
+        log_level::plugin_span(level, name)
+    }
+
+    fn filter(&self, filter: Arc<dyn Filter>, span: Span) -> Arc<dyn Filter> {
+        if !self.enabled {
+            return filter;
+        }
+        Arc::new(SpannedFilter { inner: filter, span })
+    }
+
+    fn output(&self, output: Arc<dyn Output>, span: Span) -> Arc<dyn Output> {
+        if !self.enabled {
+            return output;
+        }
+        Arc::new(SpannedOutput { inner: output, span })
+    }
 }
 
 fn build_step(
@@ -133,7 +188,9 @@ fn build_step(
     ctx: &BuildCtx,
     diag: &mut Diagnostics,
     label_refs: &mut Vec<(String, ConfigError)>,
+    spans: &mut PluginSpans,
 ) -> Option<Step> {
+    let span = spans.span_for(el, diag);
     let matcher = match TagMatcher::new(el.arg.trim()) {
         Ok(m) => m,
         Err(e) => {
@@ -146,7 +203,7 @@ fn build_step(
     }
     if el.name == "filter" {
         match ctx.registry.build_filter(el, ctx) {
-            Ok(filter) => Some(Step::Filter { matcher, filter }),
+            Ok(filter) => Some(Step::Filter { matcher, filter: spans.filter(filter, span) }),
             Err(e) => {
                 diag.error(e);
                 None
@@ -154,7 +211,7 @@ fn build_step(
         }
     } else {
         match ctx.registry.build_output(el, ctx) {
-            Ok(output) => Some(Step::Match { matcher, output }),
+            Ok(output) => Some(Step::Match { matcher, output: spans.output(output, span) }),
             Err(e) => {
                 diag.error(e);
                 None

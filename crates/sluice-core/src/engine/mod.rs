@@ -1,18 +1,22 @@
 //! Turns a parsed configuration into a running pipeline: builds every plugin, wires labels into the
 //! router, starts outputs and inputs, and stops them in order.
 mod assemble;
+mod log_level;
 
 pub use assemble::{assemble, Assembled};
+pub use log_level::{parse_level, LogLevels, LEVEL_FIELD, PLUGIN_SPAN_NAME, PLUGIN_SPAN_TARGET};
 
 use crate::plugin::{BuildCtx, Emitter, Input, Output};
 use crate::router::Router;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// A configuration that has been checked and built, ready to run.
 pub struct Engine {
     pub router: Arc<Router>,
-    pub(crate) inputs: Vec<(Box<dyn Input>, Emitter, String)>,
+    /// Each input with its emitter, its name for messages, and the span its task runs in (for `@log_level`).
+    pub(crate) inputs: Vec<(Box<dyn Input>, Emitter, String, tracing::Span)>,
     pub(crate) outputs: Vec<Arc<dyn Output>>,
     pub ctx: BuildCtx,
 }
@@ -29,13 +33,16 @@ impl Engine {
             o.start().await?;
         }
         let mut tasks = Vec::new();
-        for (input, emitter, name) in inputs {
+        for (input, emitter, name, span) in inputs {
             let ctx = ctx.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = input.run(emitter, ctx).await {
-                    tracing::error!(input = %name, error = %e, "input stopped with an error");
+            tasks.push(tokio::spawn(
+                async move {
+                    if let Err(e) = input.run(emitter, ctx).await {
+                        tracing::error!(input = %name, error = %e, "input stopped with an error");
+                    }
                 }
-            }));
+                .instrument(span),
+            ));
         }
         let eof = ctx.eof.clone();
         tokio::select! {

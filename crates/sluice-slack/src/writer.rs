@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// The counters of `@type slack`.
 #[derive(Debug, Default)]
@@ -109,19 +110,22 @@ impl SlackWriter {
         }
         let inner = self.inner.clone();
         let tick = (self.inner.cfg.dedup_window / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(tick) => {}
-                    _ = inner.stop.notified() => return,
+        tokio::spawn(
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(tick) => {}
+                        _ = inner.stop.notified() => return,
+                    }
+                    if inner.stopped.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let due = inner.dedup.lock().due(Instant::now());
+                    inner.send_summaries(due).await;
                 }
-                if inner.stopped.load(Ordering::SeqCst) {
-                    return;
-                }
-                let due = inner.dedup.lock().due(Instant::now());
-                inner.send_summaries(due).await;
             }
-        });
+            .in_current_span(),
+        );
     }
 }
 

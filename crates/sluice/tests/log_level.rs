@@ -248,3 +248,30 @@ fn match_log_level_covers_the_output_shutdown() {
     assert!(!err.contains(kept), "{err}");
     assert!(err.contains("INFO sluice stopped"), "{err}");
 }
+
+/// Two tail inputs on files of lines their JSON parser cannot read: each warns "line not parsed" with its
+/// path from the reader thread. `@log_level error` on one hides its warnings only.
+#[test]
+fn tail_log_level_covers_its_reader_thread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["quiet.log", "loud.log"] {
+        std::fs::write(dir.path().join(name), "not json\n").expect("write log file");
+    }
+    let conf = write_conf(
+        &dir,
+        &format!(
+            "<source>\n  @type tail\n  @log_level error\n  path {d}/quiet.log\n  read_from_head true\n  tag q\n  \
+             <parse>\n    @type json\n  </parse>\n</source>\n\
+             <source>\n  @type tail\n  path {d}/loud.log\n  read_from_head true\n  tag l\n  \
+             <parse>\n    @type json\n  </parse>\n</source>\n\
+             <match **>\n  @type null\n</match>\n",
+            d = dir.path().display()
+        ),
+    );
+    let out = run(&conf, &[], &[], Some("loud.log"), Duration::from_secs(10));
+    assert!(
+        out.lines().any(|l| l.contains("WARN") && l.contains("line not parsed") && l.contains("loud.log")),
+        "{out}"
+    );
+    assert!(!out.contains("quiet.log"), "the quiet input's warning was printed:\n{out}");
+}

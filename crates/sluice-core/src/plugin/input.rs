@@ -39,7 +39,8 @@ impl Emitter {
     pub async fn emit_async(&self, tag: &str, events: Events) -> Result<(), EmitError> {
         let this = self.clone();
         let tag = tag.to_string();
-        match tokio::task::spawn_blocking(move || this.emit(&tag, events)).await {
+        let span = tracing::Span::current();
+        match tokio::task::spawn_blocking(move || span.in_scope(|| this.emit(&tag, events))).await {
             Ok(r) => r,
             Err(_) => Err(EmitError::ShuttingDown),
         }

@@ -68,7 +68,9 @@ impl Input for Tail {
         let exit_on_eof = cfg.exit_on_eof;
         let eof = ctx.eof.clone();
         let worker = watcher::Worker::new(cfg, parser, stats, emitter, ctx);
-        let r = match tokio::task::spawn_blocking(move || worker.run()).await {
+        // The reader thread logs under this input's @log_level span.
+        let span = tracing::Span::current();
+        let r = match tokio::task::spawn_blocking(move || span.in_scope(|| worker.run())).await {
             Ok(r) => r,
             Err(e) => Err(PluginError::Other(format!("tail: reader thread failed: {e}"))),
         };

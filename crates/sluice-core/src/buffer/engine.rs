@@ -44,6 +44,8 @@ struct Staged {
     pending_records: usize,
     created: Instant,
     file: Option<(File, PathBuf)>,
+    /// Bytes of the chunk file that hold whole, accepted entries: a failed write is cut back to this.
+    written: u64,
 }
 
 enum Body {
@@ -435,8 +437,16 @@ impl Inner {
                 break;
             }
         }
-        // File buffer: write what this emit added, so a kill -9 after we return loses nothing.
-        let write_result = if self.layout.is_some() { self.write_pending(&mut st) } else { Ok(()) };
+        // File buffer: write what this emit added, so a kill -9 after we return loses nothing. When the emit
+        // failed, the input sends the whole batch again: keep none of it.
+        let write_result = match (&self.layout, &result) {
+            (None, _) => Ok(()),
+            (Some(_), Ok(())) => self.write_pending(&mut st),
+            (Some(_), Err(_)) => {
+                Self::discard_pending(&mut st);
+                Ok(())
+            }
+        };
         if self.cfg.flush_mode == FlushMode::Immediate {
             let keys: Vec<ChunkMetadata> = st.staged.keys().cloned().collect();
             for k in keys {
@@ -513,6 +523,17 @@ impl Inner {
                 }
             }
             if roll {
+                // A chunk that filled up is written (and queued) now; if that fails the emit fails, before
+                // any of its records count as accepted.
+                if self.layout.is_some() {
+                    if let Some(chunk) = st.staged.get_mut(meta) {
+                        if let Err(e) = Self::write_staged(chunk, self.cfg.compress_gzip) {
+                            let msg = format!("cannot write buffer chunk file: {e}");
+                            self.note_error(&msg);
+                            return Err(EmitError::BufferOverflow { output: self.name.clone(), reason: msg });
+                        }
+                    }
+                }
                 *queued |= self.enqueue_key(st, meta);
             }
         }
@@ -543,6 +564,7 @@ impl Inner {
             pending_records: 0,
             created: Instant::now(),
             file,
+            written: 0,
         })
     }
 
@@ -554,37 +576,64 @@ impl Inner {
         }
     }
 
-    /// Write the pending bytes of file-backed staged chunks.
+    /// Write the pending bytes of file-backed staged chunks, all or nothing: if one write fails, the chunks
+    /// written before it are cut back too and every pending record is forgotten, so that the input's retry
+    /// of the batch stores each record once.
     fn write_pending(&self, st: &mut State) -> Result<(), EmitError> {
+        let gz = self.cfg.compress_gzip;
+        let mut done: Vec<(ChunkMetadata, u64, usize, u64)> = Vec::new();
         let mut err = None;
-        let mut failed: Vec<ChunkMetadata> = Vec::new();
         for (k, s) in st.staged.iter_mut() {
-            if let Err(e) = Self::write_staged(s, self.cfg.compress_gzip) {
+            if s.data.is_empty() {
+                continue;
+            }
+            let undo = (k.clone(), s.written, s.pending_records, s.data.len() as u64);
+            if let Err(e) = Self::write_staged(s, gz) {
                 err = Some(e);
-                failed.push(k.clone());
+                break;
             }
+            done.push(undo);
         }
-        for k in failed {
-            if let Some(s) = st.staged.get_mut(&k) {
-                // The records were not stored: forget them (the emit fails and the input retries).
-                let lost = s.data.len() as u64;
-                s.bytes = s.bytes.saturating_sub(lost);
-                s.records -= s.pending_records;
-                s.pending_records = 0;
-                s.data.clear();
-                st.total_bytes = st.total_bytes.saturating_sub(lost);
+        let Some(e) = err else {
+            return Ok(());
+        };
+        for (k, written, records, bytes) in done {
+            let Some(s) = st.staged.get_mut(&k) else { continue };
+            if let Some((f, path)) = &s.file {
+                if let Err(te) = f.set_len(written) {
+                    tracing::error!(output = %self.name, path = %path.display(), error = %te,
+                        "cannot cut back a buffer chunk after a failed write; its last records may be sent twice");
+                }
             }
+            s.written = written;
+            s.records -= records;
+            s.bytes = s.bytes.saturating_sub(bytes);
+            st.total_bytes = st.total_bytes.saturating_sub(bytes);
         }
-        match err {
-            None => Ok(()),
-            Some(e) => {
-                let msg = format!("cannot write buffer chunk file: {e}");
-                self.note_error(&msg);
-                Err(EmitError::BufferOverflow { output: self.name.clone(), reason: msg })
+        Self::discard_pending(st);
+        let msg = format!("cannot write buffer chunk file: {e}");
+        self.note_error(&msg);
+        Err(EmitError::BufferOverflow { output: self.name.clone(), reason: msg })
+    }
+
+    /// Forget the records of staged chunks that are not in their files yet (the emit that added them failed).
+    fn discard_pending(st: &mut State) {
+        let State { staged, total_bytes, .. } = st;
+        for s in staged.values_mut() {
+            if s.file.is_none() || s.data.is_empty() {
+                continue;
             }
+            let lost = s.data.len() as u64;
+            s.bytes = s.bytes.saturating_sub(lost);
+            s.records -= s.pending_records;
+            s.pending_records = 0;
+            s.data.clear();
+            *total_bytes = total_bytes.saturating_sub(lost);
         }
     }
 
+    /// Append the pending entries to the chunk file. A failed write (a full disk) is cut back to the last
+    /// whole entry, so the file never holds a torn or half-accepted batch.
     fn write_staged(s: &mut Staged, gz: bool) -> std::io::Result<()> {
         let Some((file, _)) = s.file.as_mut() else {
             return Ok(());
@@ -592,11 +641,21 @@ impl Inner {
         if s.data.is_empty() {
             return Ok(());
         }
-        if gz {
-            file.write_all(&gzip(&s.data))?;
+        let compressed;
+        let bytes: &[u8] = if gz {
+            compressed = gzip(&s.data);
+            &compressed
         } else {
-            file.write_all(&s.data)?;
+            &s.data
+        };
+        if let Err(e) = file.write_all(bytes) {
+            // Cutting back frees space, so it works on a full disk; if it does not, say why in the error.
+            return Err(match file.set_len(s.written) {
+                Ok(()) => e,
+                Err(te) => std::io::Error::new(e.kind(), format!("{e} (and the chunk could not be cut back: {te})")),
+            });
         }
+        s.written += bytes.len() as u64;
         s.data.clear();
         s.pending_records = 0;
         Ok(())

@@ -5,7 +5,8 @@ use crate::stats::WriterStats;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ObjectCannedAcl, ServerSideEncryption, StorageClass};
-use sluice_core::buffer::{Chunk, ChunkMetadata, ChunkWriter, WriteError};
+use sluice_core::buffer::placeholders;
+use sluice_core::buffer::{Chunk, ChunkMetadata, ChunkWriter, WriteError, Zone};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::plugin::{BuildCtx, Formatter};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -161,42 +162,11 @@ fn format_index(i: u64, w: (bool, usize)) -> String {
     }
 }
 
-/// Expand `${tag}`, `${tag[N]}` and chunk-key variables; strftime from the timekey when there is one.
+/// Expand `${tag}`, `${tag[N]}`, `${chunk_id}` and chunk-key variables, and strftime from the timekey when
+/// there is one, as every buffered output does (in UTC with `utc`, else local time).
 pub fn expand_placeholders(template: &str, meta: &ChunkMetadata, utc: bool) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            rest = "";
-            break;
-        };
-        let name = &after[..end];
-        let tag = meta.tag.as_deref().unwrap_or("");
-        let value = if name == "tag" {
-            Some(tag.to_string())
-        } else if let Some(n) = name.strip_prefix("tag[").and_then(|s| s.strip_suffix(']')) {
-            let parts: Vec<&str> = tag.split('.').collect();
-            n.parse::<i64>().ok().and_then(|i| {
-                let idx = if i < 0 { parts.len() as i64 + i } else { i };
-                parts.get(usize::try_from(idx).ok()?).map(|s| s.to_string())
-            })
-        } else {
-            meta.variables.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        };
-        match value {
-            Some(v) => out.push_str(&v),
-            None => out.push_str(&rest[start..start + 3 + end]),
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    match meta.timekey {
-        Some(t) if out.contains('%') => format_time(t, 0, &out, utc),
-        _ => out,
-    }
+    let zone = if utc { Zone::Utc } else { Zone::Local };
+    placeholders::expand_in(template, meta, &zone, None)
 }
 
 impl S3Writer {

@@ -24,6 +24,26 @@ pub fn parse_file(path: &Path) -> Result<Element, ConfigError> {
     parse_str(&text, path)
 }
 
+/// The inside of a double-quoted string (escapes and `"#{...}"`), for front ends that get the text
+/// without its quotes (YAML's `!fluent/s`), so both syntaxes evaluate strings the same way.
+pub(crate) fn eval_double_quoted(body: &str, loc: &Location) -> Result<String, ConfigError> {
+    let text = format!("{body}\"");
+    let mut p = Scanner {
+        src: text.as_bytes(),
+        text: &text,
+        pos: 0,
+        line: loc.line,
+        file: loc.file.clone(),
+        path: PathBuf::from(&*loc.file),
+        depth: 0,
+    };
+    let out = p.double_quoted()?;
+    if p.pos != text.len() {
+        return Err(ConfigError::at(&p.loc(), "a '\"' ends the string early").with_hint("escape it as \\\""));
+    }
+    Ok(out)
+}
+
 fn read(path: &Path, from: Option<&Location>) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(from, format!("cannot read config file {}: {e}", path.display())))

@@ -90,20 +90,22 @@ impl CriParser {
         };
         match inner.parse(message)? {
             Some(p) => {
-                let cri_time = self.common.time.parse_str(time_text).ok();
-                let merge = self.merge_cri_fields;
-                let with_cri_fields = |mut p: Parsed| {
+                let (merge, common) = (self.merge_cri_fields, &mut self.common);
+                // The CRI time is parsed only for a record without a time of its own (the hot path has one).
+                let mut with_cri_fields = |mut p: Parsed| {
                     if merge {
                         merge_fields(&mut p.record, stream, logtag);
                     }
                     if p.time.is_none() {
-                        p.time = cri_time;
+                        p.time = common.time.parse_str(time_text).ok();
                     }
                     p
                 };
-                self.extra.clear();
+                if !self.extra.is_empty() {
+                    self.extra.clear();
+                }
                 while let Some(more) = inner.take_extra() {
-                    self.extra.push_back(more.map(with_cri_fields));
+                    self.extra.push_back(more.map(&mut with_cri_fields));
                 }
                 Ok(Some(with_cri_fields(p)))
             }

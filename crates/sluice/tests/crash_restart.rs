@@ -1,7 +1,9 @@
 //! kill -9 at random points while tail → file buffer → file output runs over 100,000 lines, restart each
 //! time: every line arrives at least once, and the duplicates stay within what one in-flight chunk per
 //! kill can explain (the output wrote it, then died before the chunk was committed).
-use std::collections::HashMap;
+mod common;
+
+use common::delivered_messages;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,23 +31,6 @@ impl Lcg {
         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 33) % below
     }
-}
-
-fn delivered(out: &Path) -> HashMap<String, usize> {
-    let mut seen = HashMap::new();
-    let Ok(dir) = std::fs::read_dir(out) else { return seen };
-    for f in dir.flatten() {
-        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
-        for line in text.lines() {
-            // A line cut by the kill is not a delivered record; the whole record is delivered again.
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-                if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
-                    *seen.entry(m.to_string()).or_insert(0) += 1;
-                }
-            }
-        }
-    }
-    seen
 }
 
 #[test]
@@ -117,22 +102,22 @@ fn kill_9_at_random_points_loses_no_line() {
         child.wait().unwrap();
     }
     writer.join().unwrap();
-    let before_last_run = delivered(&out).len();
+    let before_last_run = delivered_messages(&out).len();
     eprintln!("{before_last_run} lines delivered by the killed runs");
 
     // The last run goes on until every line is out, then stops gracefully.
     let mut child = start(&conf);
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = delivered(&out);
+    let mut seen = delivered_messages(&out);
     while seen.len() < LINES && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(300));
-        seen = delivered(&out);
+        seen = delivered_messages(&out);
     }
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
     child.wait().unwrap();
-    let seen = delivered(&out);
+    let seen = delivered_messages(&out);
 
     let missing: Vec<String> =
         (0..LINES).map(|i| format!("line-{i:06}")).filter(|l| !seen.contains_key(l)).take(10).collect();

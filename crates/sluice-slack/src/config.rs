@@ -54,6 +54,9 @@ pub enum Endpoint {
     Webhook { url: Secret },
     /// `chat.postMessage` with a bot/user token. `api_base` ends with `/`.
     Api { token: Secret, api_base: String },
+    /// `webhook_url file:///PATH`: each message is appended to PATH as one JSON line, exactly the body that
+    /// would be posted. A local stand-in for Slack (demos, checking alerts before a webhook exists).
+    File { path: std::path::PathBuf },
 }
 
 /// A printf-style template (`%s` only, `%%` for a percent sign) and the record keys that fill it.
@@ -189,10 +192,20 @@ impl SlackConfig {
                     "add 'webhook_url https://hooks.slack.com/services/...' or 'token xoxb-...' with 'channel'",
                 ))
             }
-            (Some(url), None) => {
-                check_url(&url).map_err(|m| conf.error_at("webhook_url", format!("'webhook_url' {m}")))?;
-                Endpoint::Webhook { url: Secret::new(url.trim()) }
-            }
+            (Some(url), None) => match url.trim().strip_prefix("file://") {
+                Some(path) => {
+                    if !path.starts_with('/') {
+                        return Err(conf
+                            .error_at("webhook_url", "a file:// 'webhook_url' needs an absolute path")
+                            .with_hint("write file:///var/lib/sluice/slack.jsonl"));
+                    }
+                    Endpoint::File { path: path.into() }
+                }
+                None => {
+                    check_url(&url).map_err(|m| conf.error_at("webhook_url", format!("'webhook_url' {m}")))?;
+                    Endpoint::Webhook { url: Secret::new(url.trim()) }
+                }
+            },
             (None, Some(tok)) => {
                 if channel.is_none() {
                     return Err(conf.error("'channel' is required with 'token'").with_hint("add 'channel #alerts'"));

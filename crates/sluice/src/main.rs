@@ -38,11 +38,30 @@ fn print_diagnostics(d: &Diagnostics) {
     }
 }
 
+/// `SLUICE_CONFIG_DIR`: the absolute directory of the configuration file, so a configuration can name
+/// files beside it (`"#{ENV['SLUICE_CONFIG_DIR']}/logs/*.log"`) whatever the current directory is.
+/// Set before any thread starts.
+fn set_config_dir(config: &std::path::Path) {
+    let abs = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
+    if let Some(dir) = abs.parent() {
+        std::env::set_var("SLUICE_CONFIG_DIR", dir);
+    }
+}
+
 fn run(args: cli::Args, log: &logging::LogControl) -> anyhow::Result<ExitCode> {
+    set_config_dir(&args.config);
+    if !args.config.exists() {
+        eprintln!(
+            "sluice: no configuration file at {}; pass one with -c FILE (Fluentd syntax, or YAML as fluent.yaml)",
+            args.config.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     let root = match config::parse_file(&args.config) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
+            eprintln!("sluice: the configuration has 1 error(s); nothing was started");
             return Ok(ExitCode::FAILURE);
         }
     };

@@ -29,10 +29,38 @@ fn system_config(root: &Element, diag: &mut Diagnostics, levels: &mut LogLevels)
             Err(e) => diag.error(e),
         }
         sys.log_level = s.get("log_level").map(|v| v.trim().to_string());
-        // Parameters sluice reads elsewhere or that have no meaning for it are accepted quietly.
+        warn_ignored_system_settings(s, diag);
         s.mark_all_used();
     }
     sys
+}
+
+/// `<system>` settings that sluice reads. Everything else Fluentd accepts there is accepted and ignored,
+/// with a warning at its line, so nobody believes a setting took effect when it did not.
+const SYSTEM_SETTINGS_READ: &[&str] = &["root_dir", "log_level"];
+
+fn warn_ignored_system_settings(s: &Element, diag: &mut Diagnostics) {
+    for a in &s.attrs {
+        if SYSTEM_SETTINGS_READ.contains(&a.key.as_str()) {
+            continue;
+        }
+        let why = match a.key.as_str() {
+            "workers" if a.value.trim().parse::<u32>().is_ok_and(|n| n <= 1) => continue,
+            "workers" => "sluice runs one process whose threads share the work; it uses no worker processes",
+            "suppress_repeated_stacktrace" | "ignore_repeated_log_interval" | "ignore_same_log_interval" => {
+                "sluice rate-limits its own repeated warnings by itself"
+            }
+            _ => "sluice does not use it",
+        };
+        diag.warn(ConfigError::at(&a.loc, format!("<system> {} is accepted and ignored: {why}", a.key)));
+    }
+    for c in &s.children {
+        let why = match c.name.as_str() {
+            "log" => "sluice's own log is set with -v/-q, -o FILE and SLUICE_LOG (docs/logging.md)",
+            _ => "sluice does not use it",
+        };
+        diag.warn(ConfigError::at(&c.loc, format!("<system> <{}> is accepted and ignored: {why}", c.name)));
+    }
 }
 
 /// Build every plugin of `root` and wire the router. With `dry_run` nothing is started and builders must

@@ -115,8 +115,9 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError
             .with_hint("add <rule> key FIELD pattern /REGEXP/ tag NEW.TAG </rule>"));
     }
 
-    // A rule whose tag has no placeholder and still matches this <match> re-emits into itself.
-    if let Ok(m) = TagMatcher::new(&s.arg) {
+    // A rule whose tag has no placeholder and still matches this <match> re-emits into itself. A <store>
+    // of copy has no pattern of its own, so there is nothing to compare with.
+    if let Some(m) = (s.name == "match").then(|| TagMatcher::new(&s.arg).ok()).flatten() {
         for r in &rules {
             if let [Piece::Lit(t)] = r.tag.as_slice() {
                 if m.matches(t) {

@@ -69,6 +69,13 @@ impl Pipeline {
             _ => None,
         })
     }
+
+    pub fn filters(&self) -> impl Iterator<Item = &Arc<dyn Filter>> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::Filter { filter, .. } => Some(filter),
+            _ => None,
+        })
+    }
 }
 
 pub struct Router {
@@ -93,6 +100,11 @@ impl Router {
     /// Every output in every label (for start, shutdown and flush).
     pub fn outputs(&self) -> Vec<Arc<dyn Output>> {
         self.labels.values().flat_map(|p| p.outputs().cloned()).collect()
+    }
+
+    /// Every filter in every label, each label's in file order (for start and shutdown).
+    pub fn filters(&self) -> Vec<Arc<dyn Filter>> {
+        self.labels.values().flat_map(|p| p.filters().cloned()).collect()
     }
 
     pub fn emit_to_label(&self, label: &str, tag: &str, mut events: Events) -> Result<(), EmitError> {

@@ -54,6 +54,11 @@ fn groups(lines: &[String], ranges: &[std::ops::Range<usize>], with_newline: boo
         .collect()
 }
 
+/// Lines `r` joined as one message.
+fn joined(lines: &[String], r: std::ops::Range<usize>, with_newline: bool) -> String {
+    groups(lines, std::slice::from_ref(&r), with_newline).remove(0)
+}
+
 /// The corpus file with one plain line after it, so the trace has to end on a line of its own.
 fn with_tail(name: &str) -> Vec<String> {
     let mut l = corpus(name);
@@ -105,7 +110,8 @@ fn node_stacks_are_one_record_each() {
     let syntax_end = l.iter().position(|x| x == "INFO continuing").expect("marker");
     let type_error = l.iter().position(|x| x.starts_with("TypeError")).expect("TypeError");
     let blank = type_error + l[type_error..].iter().position(|x| x.is_empty()).expect("blank after stack");
-    let mut ranges = vec![0..syntax_end];
+    let mut ranges = Vec::new();
+    ranges.push(0..syntax_end);
     ranges.extend((syntax_end..type_error).map(|i| i..i + 1));
     ranges.push(type_error..blank);
     ranges.extend((blank..l.len() + 1).map(|i| i..i + 1));
@@ -233,7 +239,7 @@ fn streams_are_detected_separately_and_other_fields_come_from_the_first_line() {
         |c: &str| -> Vec<&(String, Event)> { got.iter().filter(|(_, e)| common::field(e, "container") == c).collect() };
     let j = of("java");
     assert_eq!(j.len(), 3);
-    assert_eq!(common::field(&j[1].1, "message"), groups(&java, &[1..java.len() - 1], true)[0]);
+    assert_eq!(common::field(&j[1].1, "message"), joined(&java, 1..java.len() - 1, true));
     // The joined record is the first line's record, with its time.
     assert_eq!(common::field(&j[1].1, "n"), "1");
     assert_eq!(j[1].1.time, EventTime::new(11, 0));
@@ -307,13 +313,13 @@ fn multiline_flush_interval_sends_an_unfinished_trace_and_shutdown_sends_the_res
     router.emit_to_label("@ROOT", "raw.app", events(&lines, true)).expect("emit");
     let cap = sink("timer");
     wait_for("the timer flush", || cap.len() == 2);
-    assert_eq!(cap.messages()[1], groups(&lines, &[1..lines.len()], true)[0]);
+    assert_eq!(cap.messages()[1], joined(&lines, 1..lines.len(), true));
     // A trace that starts and is cut by shutdown before the timer runs out is still delivered.
     router.emit_to_label("@ROOT", "raw.app", events(&lines[1..3], true)).expect("emit");
     shutdown.trigger();
     rt.block_on(async { tokio::time::timeout(WAIT, task).await.expect("stops").expect("task").expect("run") });
     assert_eq!(cap.len(), 3);
-    assert_eq!(cap.messages()[2], groups(&lines, &[1..3], true)[0]);
+    assert_eq!(cap.messages()[2], joined(&lines, 1..3, true));
 }
 
 #[test]
@@ -376,4 +382,40 @@ fn project_pipeline_tail_detect_exceptions_copy_grep_delivers_one_record() {
     assert!(cloud.iter().all(|(t, _)| t == "error.app"));
     let slack: Vec<Map> = sink("pipe-slack").records().into_iter().map(|(_, r)| r).collect();
     assert_eq!(slack, vec![record! {"message" => trace}], "the trace reaches Slack as one entry");
+}
+
+#[test]
+fn a_trace_at_the_end_of_the_file_reaches_a_memory_buffered_output_at_shutdown() {
+    // Nothing follows the trace, so only the shutdown flush sends it; the file output (memory buffer,
+    // flushed at shutdown) must still take it: held events go out before any output stops.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let lines = corpus("python.txt");
+    std::fs::write(&log, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let out = dir.path().join("out");
+    let conf = format!(
+        "<source>\n @type tail\n path {}\n tag raw.app\n read_from_head true\n exit_on_eof true\n <parse>\n  @type none\n </parse>\n</source>\n\
+         <match raw.**>\n @type detect_exceptions\n remove_tag_prefix raw\n force_line_breaks true\n</match>\n\
+         <match app>\n @type file\n path {}\n append true\n <format>\n  @type json\n </format>\n <buffer>\n  @type memory\n  flush_at_shutdown true\n </buffer>\n</match>\n",
+        log.display(),
+        out.display()
+    );
+    let engine = common::engine(&conf, "file.conf");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async { tokio::time::timeout(WAIT, engine.run()).await.expect("exits by itself").unwrap() });
+    let mut written = String::new();
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("out") {
+            written.push_str(&std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    let messages: Vec<String> = written
+        .lines()
+        .map(|l| {
+            let v = sluice_core::event::parse_json_map(l.as_bytes()).expect("a JSON line");
+            v.get("message").map(|m| m.to_display_string()).unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(messages, vec![lines[0].clone(), lines[1..].join("\n")]);
 }

@@ -66,11 +66,18 @@ impl Engine {
         }
         // Events held back by filters (concat) and re-emitting outputs (detect_exceptions) go out first,
         // while every output still takes events, as Fluentd's shutdown order does.
-        for f in &filters {
-            f.shutdown();
-        }
-        for o in &outputs {
-            o.before_shutdown();
+        // They emit synchronously and may wait on a full buffer: off the async workers.
+        let held = (filters, outputs.clone());
+        let drained = tokio::task::spawn_blocking(move || {
+            for f in &held.0 {
+                f.shutdown();
+            }
+            for o in &held.1 {
+                o.before_shutdown();
+            }
+        });
+        if drained.await.is_err() {
+            tracing::error!("a filter or output failed while emitting what it held at shutdown");
         }
         for o in &outputs {
             o.shutdown().await;

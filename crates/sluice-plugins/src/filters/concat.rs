@@ -257,7 +257,9 @@ impl Inner {
             if n > 0 {
                 joined.push_str(&c.separator);
             }
-            lines[i].2.get(&c.key).map(|v| v.append_display(&mut joined));
+            if let Some(v) = lines[i].2.get(&c.key) {
+                v.append_display(&mut joined);
+            }
         }
         let (tag, time, mut first) = lines.swap_remove(0);
         first.insert(c.key.as_str(), Value::from(joined));

@@ -51,22 +51,29 @@ struct Accumulator {
 type Out = Vec<(String, Event, bool)>;
 
 impl Accumulator {
-    fn message(&mut self, record: &Map) -> Option<String> {
+    /// Learn the message field from the first record that has one of [`DEFAULT_FIELDS`].
+    fn learn_field(&mut self, record: &Map) {
         if self.field.is_empty() {
             if let Some(f) = DEFAULT_FIELDS.iter().find(|f| record.contains_key(f)) {
                 self.field = f.to_string();
             }
         }
+    }
+
+    /// The line, borrowed when it is text already.
+    fn message<'r>(&self, record: &'r Map) -> Option<std::borrow::Cow<'r, str>> {
         match record.get(&self.field) {
-            Some(Value::Str(s)) => Some(s.to_string()),
-            Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            Some(Value::Str(s)) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+            Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b)),
             _ => None,
         }
     }
 
     fn push(&mut self, s: &Settings, time: EventTime, record: Map, out: &mut Out) {
+        self.learn_field(&record);
         let message = self.message(&record);
-        let status = match &message {
+        let has_message = message.is_some();
+        let status = match message {
             None => {
                 self.detector.reset();
                 Status::NoTrace
@@ -75,10 +82,10 @@ impl Accumulator {
                 if s.max_bytes > 0 && self.size.saturating_add(m.chars().count()) > s.max_bytes {
                     self.force_flush(out);
                 }
-                self.detector.update(m)
+                self.detector.update(&m)
             }
         };
-        self.update_buffer(s, status, time, record, message, out);
+        self.update_buffer(s, status, time, record, has_message, out);
         if s.max_lines > 0 && self.messages.len() == s.max_lines {
             self.force_flush(out);
         }
@@ -90,7 +97,7 @@ impl Accumulator {
         status: Status,
         time: EventTime,
         record: Map,
-        message: Option<String>,
+        has_message: bool,
         out: &mut Out,
     ) {
         if self.messages.is_empty() && matches!(status, Status::NoTrace | Status::EndTrace) {
@@ -98,29 +105,30 @@ impl Accumulator {
             return;
         }
         match status {
-            Status::InsideTrace => self.add(s, time, record, message),
+            Status::InsideTrace => self.add(s, time, record),
             Status::EndTrace => {
-                self.add(s, time, record, message);
+                self.add(s, time, record);
                 self.flush(out);
             }
             Status::NoTrace => {
                 self.flush(out);
-                if message.is_none() {
+                if !has_message {
                     // The plugin loses such a record here (it buffers nothing and flushes nothing).
                     out.push((self.out_tag.clone(), Event::new(time, record), self.loops));
                     return;
                 }
-                self.add(s, time, record, message);
+                self.add(s, time, record);
                 self.flush(out);
             }
             Status::StartTrace => {
                 self.flush(out);
-                self.add(s, time, record, message);
+                self.add(s, time, record);
             }
         }
     }
 
-    fn add(&mut self, s: &Settings, time: EventTime, record: Map, message: Option<String>) {
+    fn add(&mut self, s: &Settings, time: EventTime, record: Map) {
+        let message = self.message(&record).map(std::borrow::Cow::into_owned);
         if self.messages.is_empty() {
             self.first = Some((time, record));
             self.started = Instant::now();
@@ -163,7 +171,8 @@ struct Inner {
     label: String,
     /// The label this directive lives in.
     own_label: String,
-    accumulators: Mutex<HashMap<(String, String), Accumulator>>,
+    /// Tag, then `stream` value, to the stream's accumulator.
+    accumulators: Mutex<HashMap<String, HashMap<String, Accumulator>>>,
     /// Joined events a full buffer refused: sent before anything else, so order is kept.
     refused: Mutex<Out>,
     /// Held across processing and emitting so a stream's events leave in order; re-entrant because a
@@ -246,15 +255,20 @@ impl Inner {
     fn process(&self, tag: &str, events: Events) -> Out {
         let mut out = Vec::new();
         let mut accs = self.accumulators.lock();
+        let streams = match accs.get_mut(tag) {
+            Some(m) => m,
+            None => accs.entry(tag.to_string()).or_default(),
+        };
+        let key = &self.settings.stream;
         for ev in events {
-            let stream = if self.settings.stream.is_empty() {
-                String::new()
-            } else {
-                ev.record.get(&self.settings.stream).map(Value::to_display_string).unwrap_or_default()
+            let stream: std::borrow::Cow<'_, str> = match ev.record.get(key) {
+                _ if key.is_empty() => "".into(),
+                Some(v) => v.match_text(),
+                None => "".into(),
             };
-            let acc = match accs.get_mut(&(tag.to_string(), stream.clone())) {
+            let acc = match streams.get_mut(stream.as_ref()) {
                 Some(a) => a,
-                None => accs.entry((tag.to_string(), stream)).or_insert_with(|| self.new_accumulator(tag)),
+                None => streams.entry(stream.into_owned()).or_insert_with(|| self.new_accumulator(tag)),
             };
             acc.push(&self.settings, ev.time, ev.record, &mut out);
         }
@@ -307,15 +321,18 @@ impl Inner {
         let mut out = Vec::new();
         let now = Instant::now();
         let mut accs = self.accumulators.lock();
-        for acc in accs.values_mut() {
+        for acc in accs.values_mut().flat_map(|m| m.values_mut()) {
             let due = self.settings.flush_interval.is_some_and(|iv| now.saturating_duration_since(acc.started) > iv);
             if all || due {
                 acc.force_flush(&mut out);
             }
         }
         // Idle streams cost memory only; drop them when there are many (their state is the start state).
-        if accs.len() > 4096 {
-            accs.retain(|_, a| !a.messages.is_empty());
+        if accs.values().map(HashMap::len).sum::<usize>() > 4096 {
+            for m in accs.values_mut() {
+                m.retain(|_, a| !a.messages.is_empty());
+            }
+            accs.retain(|_, m| !m.is_empty());
         }
         out
     }

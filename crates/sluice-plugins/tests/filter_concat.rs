@@ -307,3 +307,36 @@ fn held_lines_are_flushed_at_shutdown() {
     // The shutdown flush keeps the first line's time.
     assert_eq!(sink(&format!("{id}-timeout")).events()[0].1.time, EventTime::new(102, 0));
 }
+
+#[test]
+fn without_timeout_label_or_error_label_flushed_lines_continue_after_the_filter() {
+    // A parser filter before concat (it would fail on an already parsed record) and a record_transformer
+    // after it: flushed lines must skip the first and pass the second.
+    let id = "onward";
+    let conf = format!(
+        "<filter app.**>\n @type parser\n key_name message\n <parse>\n  @type json\n </parse>\n</filter>\n\
+         <filter app.**>\n @type concat\n key log\n multiline_start_regexp /^start/\n flush_interval 1\n</filter>\n\
+         <filter app.**>\n @type record_transformer\n <record>\n  after yes\n </record>\n</filter>\n\
+         <match app.**>\n @type capture\n run {id}\n</match>\n"
+    );
+    let engine = common::engine(&conf, "concat.conf");
+    let router = engine.router.clone();
+    let shutdown = engine.ctx.shutdown.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let task = rt.spawn(engine.run());
+    let evs = ["start", " 1", "start", " 2"]
+        .iter()
+        .map(|l| ev(1, record! {"message" => format!("{{\"log\":\"{l}\"}}")}))
+        .collect();
+    router.emit_to_label("@ROOT", "app.web", evs).expect("emit");
+    let cap = sink(id);
+    // The first message is completed by the second "start"; the second only by the timer.
+    wait_for("the timer flush", || cap.len() == 2);
+    shutdown.trigger();
+    rt.block_on(async { tokio::time::timeout(WAIT, task).await.expect("stops").expect("task").expect("run") });
+    let got: Vec<Map> = cap.records().into_iter().map(|(_, r)| r).collect();
+    assert_eq!(
+        got,
+        vec![record! {"log" => "start\n 1", "after" => "yes"}, record! {"log" => "start\n 2", "after" => "yes"}]
+    );
+}

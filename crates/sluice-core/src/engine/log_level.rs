@@ -114,6 +114,10 @@ impl Filter for SpannedFilter {
         let _entered = self.span.enter();
         self.inner.shutdown();
     }
+
+    fn identity(&self) -> usize {
+        self.inner.identity()
+    }
 }
 
 /// A `<match>` whose calls, and the tasks it starts, run in its plugin span.

@@ -26,4 +26,10 @@ pub trait Filter: Send + Sync {
     /// Emit every event the filter still holds and stop holding new ones. Called once after the inputs
     /// stopped and before any output shuts down, so nothing held is lost.
     fn shutdown(&self) {}
+
+    /// Who this filter is on a route, for [`crate::router::Router::emit_after_filter`]; a wrapper answers
+    /// for the filter it wraps.
+    fn identity(&self) -> usize {
+        self as *const Self as *const () as usize
+    }
 }

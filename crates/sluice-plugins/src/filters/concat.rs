@@ -5,7 +5,8 @@
 //!
 //! Lines held back are never lost: a stream idle for `flush_interval` seconds is flushed by a timer, and
 //! everything still held is flushed at shutdown. As in the plugin, those flushes go to `timeout_label`
-//! when set, else to `@ERROR` (a "timeout error" event).
+//! when set, else to `@ERROR` (a "timeout error" event); when neither label exists they continue through
+//! the rest of the pipeline, where Fluentd would only write them into its own log.
 use crate::parsers::ruby_regex::{split_literal, RubyRegex};
 use parking_lot::Mutex;
 use sluice_core::config::{ConfigError, Element};
@@ -446,26 +447,42 @@ impl Inner {
         out
     }
 
-    /// Send flushed events to `timeout_label`, else to `@ERROR`. Refused ones are kept for the next try,
-    /// or at shutdown handed to `@ERROR`.
+    /// Send flushed events to `timeout_label`, else to `@ERROR`, else (neither exists) on through the rest
+    /// of this label's pipeline, so they are never lost. Refused ones are kept for the next try, or at
+    /// shutdown handed to `@ERROR`.
     fn deliver(&self, flushed: Vec<(String, Event)>, shutting_down: bool) {
         let mut todo = std::mem::take(&mut *self.refused.lock());
         todo.extend(flushed);
+        if todo.is_empty() {
+            return;
+        }
+        let Some(router) = self.router.get() else {
+            tracing::error!(records = todo.len(), "concat: flushed lines have nowhere to go (the router is gone)");
+            return;
+        };
+        let label = self.cfg.timeout_label.as_deref().filter(|l| router.has_label(l));
+        let to_error = label.is_none()
+            && self.label != sluice_core::router::ERROR_LABEL
+            && router.has_label(sluice_core::router::ERROR_LABEL);
+        let me = self as *const Inner as *const () as usize;
         let mut refused = Vec::new();
         for (tag, ev) in todo {
-            let label = self.cfg.timeout_label.as_ref().filter(|l| self.router.get().is_some_and(|r| r.has_label(l)));
-            let Some(label) = label else {
+            if to_error {
                 let mut errors = ErrorEvents::default();
                 errors.push(ev, "concat: timeout flush");
-                self.router.emit_errors(&self.label, &tag, errors);
+                router.emit_errors(&self.label, &tag, errors);
                 continue;
+            }
+            let sent = match label {
+                Some(l) => router.emit_to_label(l, &tag, vec![ev.clone()]),
+                None => router.emit_after_filter(&self.label, &tag, vec![ev.clone()], me),
             };
-            if let Err(e) = self.router.emit_to_label(label, &tag, vec![ev.clone()]) {
+            if let Err(e) = sent {
                 if shutting_down {
-                    tracing::error!(tag, error = %e, "concat: timeout_label refused flushed lines at shutdown; sent to @ERROR");
+                    tracing::error!(tag, error = %e, "concat: flushed lines refused at shutdown; sent to @ERROR");
                     let mut errors = ErrorEvents::default();
                     errors.push(ev, format!("concat: {e}"));
-                    self.router.emit_errors(&self.label, &tag, errors);
+                    router.emit_errors(&self.label, &tag, errors);
                 } else {
                     refused.push((tag, ev));
                 }
@@ -478,6 +495,10 @@ impl Inner {
 }
 
 impl Filter for Concat {
+    fn identity(&self) -> usize {
+        Arc::as_ptr(&self.inner) as *const () as usize
+    }
+
     fn filter(&self, tag: &str, events: &mut Events, errors: &mut ErrorEvents) {
         if is_fluent_log_tag(tag) {
             return;

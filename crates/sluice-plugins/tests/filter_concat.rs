@@ -239,7 +239,7 @@ fn configuration_errors_name_the_line() {
     assert!(err(" key message\n n_lines 2\n multiline_start_regexp /x/").contains("exclusive"));
     assert!(err(" key message\n partial_key flag").contains("partial_value is required"));
     assert!(err(" key message\n use_partial_metadata true\n partial_key f\n partial_value P").contains("exclusive"));
-    let e = err(" key message\n use_partial_metadata true\n partial_metadata_format cri");
+    let e = err(" key message\n use_partial_metadata true\n partial_metadata_format gelf");
     assert!(e.contains("concat.conf:5"), "{e}");
     let e = err(" n_lines 2");
     assert!(e.contains("key"), "{e}");

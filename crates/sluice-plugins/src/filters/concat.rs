@@ -124,12 +124,17 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError
     let partial_key = s.opt_str("partial_key");
     let partial_value = s.opt_str("partial_value");
     let use_meta = s.bool_or("use_partial_metadata", false)?;
-    let use_cri = s.bool_or("use_partial_cri_logtag", false)?;
+    let mut use_cri = s.bool_or("use_partial_cri_logtag", false)?;
     let format = s.enum_or(
         "partial_metadata_format",
-        &["docker-fluentd", "docker-journald", "docker-journald-lowercase"],
+        &["docker-fluentd", "docker-journald", "docker-journald-lowercase", "cri"],
         "docker-fluentd",
     )?;
+    // sluice extension: `partial_metadata_format cri` is the CRI log tag mode, with the field names the
+    // cri parser gives (`logtag`, `stream`); the plugin has no such format.
+    let meta_cri = use_meta && format == "cri";
+    let use_meta = use_meta && !meta_cri;
+    use_cri |= meta_cri;
     let regexps = start.is_some() || end.is_some();
     if n_lines.is_none() && !regexps && partial_key.is_none() && !use_meta && !use_cri {
         return Err(s
@@ -166,7 +171,9 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError
     } else {
         Mode::Regexp
     };
-    let cri_logtag_key = s.opt_str("partial_cri_logtag_key").unwrap_or_default();
+    let cri_logtag_key =
+        s.opt_str("partial_cri_logtag_key")
+            .unwrap_or_else(|| if meta_cri { "logtag".to_string() } else { String::new() });
     if mode == Mode::PartialCri && cri_logtag_key.is_empty() {
         return Err(s
             .error_at("use_partial_cri_logtag", "use_partial_cri_logtag needs 'partial_cri_logtag_key'")

@@ -419,3 +419,42 @@ fn a_trace_at_the_end_of_the_file_reaches_a_memory_buffered_output_at_shutdown()
         .collect();
     assert_eq!(messages, vec![lines[0].clone(), lines[1..].join("\n")]);
 }
+
+#[test]
+fn public_configurations_assemble_without_errors_or_unused_parameters() {
+    // The shapes of GKE's fluentd-gcp, the Kubernetes fluentd-elasticsearch addon and logging-operator.
+    let conf = r#"
+<match raw.kubernetes.**>
+  @id raw.kubernetes
+  @type detect_exceptions
+  remove_tag_prefix raw
+  message log
+  stream stream
+  multiline_flush_interval 5
+  max_bytes 500000
+  max_lines 1000
+</match>
+<filter **>
+  @id filter_concat
+  @type concat
+  key message
+  multiline_end_regexp /\n$/
+  separator ""
+</filter>
+<match app.**>
+  @type detect_exceptions
+  @id test_detect_exceptions
+  languages ["java","python"]
+  multiline_flush_interval 0.1
+  remove_tag_prefix app
+  force_line_breaks true
+</match>
+<match **>
+  @type null
+</match>
+"#;
+    let root = sluice_core::config::parse_str(conf, std::path::Path::new("public.conf")).expect("parses");
+    let a = sluice_core::engine::assemble(&root, common::registry(), true);
+    assert!(a.diagnostics.errors.is_empty(), "{:?}", a.diagnostics.errors);
+    assert!(a.diagnostics.warnings.is_empty(), "{:?}", a.diagnostics.warnings);
+}

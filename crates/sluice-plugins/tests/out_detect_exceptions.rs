@@ -386,11 +386,12 @@ fn project_pipeline_tail_detect_exceptions_copy_grep_delivers_one_record() {
 
 #[test]
 fn a_trace_at_the_end_of_the_file_reaches_a_memory_buffered_output_at_shutdown() {
-    // Nothing follows the trace, so only the shutdown flush sends it; the file output (memory buffer,
-    // flushed at shutdown) must still take it: held events go out before any output stops.
+    // Nothing follows the Java trace (which only ends at a line that does not continue it), so only the
+    // shutdown flush sends it; the file output (memory buffer, flushed at shutdown) must still take it:
+    // held events go out before any output stops.
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
-    let lines = corpus("python.txt");
+    let lines = corpus("java.txt");
     std::fs::write(&log, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
     let out = dir.path().join("out");
     let conf = format!(

@@ -104,6 +104,20 @@ impl Filter for SpannedFilter {
         let _entered = self.span.enter();
         self.inner.filter(tag, events, errors);
     }
+
+    fn start(&self) {
+        let _entered = self.span.enter();
+        self.inner.start();
+    }
+
+    fn shutdown(&self) {
+        let _entered = self.span.enter();
+        self.inner.shutdown();
+    }
+
+    fn identity(&self) -> usize {
+        self.inner.identity()
+    }
 }
 
 /// A `<match>` whose calls, and the tasks it starts, run in its plugin span.
@@ -121,6 +135,11 @@ impl Output for SpannedOutput {
 
     async fn start(&self) -> Result<(), PluginError> {
         self.inner.start().instrument(self.span.clone()).await
+    }
+
+    fn before_shutdown(&self) {
+        let _entered = self.span.enter();
+        self.inner.before_shutdown();
     }
 
     async fn shutdown(&self) {

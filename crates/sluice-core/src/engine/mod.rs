@@ -29,8 +29,12 @@ impl Engine {
     /// outputs last, so everything read is flushed (per each buffer's `flush_at_shutdown`).
     pub async fn run(self) -> Result<(), crate::plugin::PluginError> {
         let Engine { router, inputs, outputs, ctx } = self;
+        let filters = router.filters();
         for o in &outputs {
             o.start().await?;
+        }
+        for f in &filters {
+            f.start();
         }
         let mut tasks = Vec::new();
         for (input, emitter, name, span) in inputs {
@@ -59,6 +63,21 @@ impl Engine {
         };
         if tokio::time::timeout(INPUT_STOP_TIMEOUT, stop_inputs).await.is_err() {
             tracing::warn!("inputs did not stop within {:?}; flushing outputs anyway", INPUT_STOP_TIMEOUT);
+        }
+        // Events held back by filters (concat) and re-emitting outputs (detect_exceptions) go out first,
+        // while every output still takes events, as Fluentd's shutdown order does.
+        // They emit synchronously and may wait on a full buffer: off the async workers.
+        let held = (filters, outputs.clone());
+        let drained = tokio::task::spawn_blocking(move || {
+            for f in &held.0 {
+                f.shutdown();
+            }
+            for o in &held.1 {
+                o.before_shutdown();
+            }
+        });
+        if drained.await.is_err() {
+            tracing::error!("a filter or output failed while emitting what it held at shutdown");
         }
         for o in &outputs {
             o.shutdown().await;

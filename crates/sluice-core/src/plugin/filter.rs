@@ -18,4 +18,18 @@ impl ErrorEvents {
 /// A `<filter>`: changes, drops or rejects the events of a batch in place.
 pub trait Filter: Send + Sync {
     fn filter(&self, tag: &str, events: &mut Events, errors: &mut ErrorEvents);
+
+    /// Start background work (a timer that flushes events the filter holds back). Called once, inside the
+    /// runtime, before inputs start.
+    fn start(&self) {}
+
+    /// Emit every event the filter still holds and stop holding new ones. Called once after the inputs
+    /// stopped and before any output shuts down, so nothing held is lost.
+    fn shutdown(&self) {}
+
+    /// Who this filter is on a route, for [`crate::router::Router::emit_after_filter`]; a wrapper answers
+    /// for the filter it wraps.
+    fn identity(&self) -> usize {
+        self as *const Self as *const () as usize
+    }
 }

@@ -47,6 +47,11 @@ pub trait Output: Send + Sync {
         Ok(())
     }
 
+    /// Emit again every event held back (outputs that re-emit through the router and join events, like
+    /// `detect_exceptions`). Called after the inputs stopped and the filters were shut down, before any
+    /// output's `shutdown`, so what it emits still reaches running outputs.
+    fn before_shutdown(&self) {}
+
     /// Stop: flush what `flush_at_shutdown` asks for, then return.
     async fn shutdown(&self) {}
 

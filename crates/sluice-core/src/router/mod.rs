@@ -69,6 +69,13 @@ impl Pipeline {
             _ => None,
         })
     }
+
+    pub fn filters(&self) -> impl Iterator<Item = &Arc<dyn Filter>> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::Filter { filter, .. } => Some(filter),
+            _ => None,
+        })
+    }
 }
 
 pub struct Router {
@@ -95,7 +102,23 @@ impl Router {
         self.labels.values().flat_map(|p| p.outputs().cloned()).collect()
     }
 
-    pub fn emit_to_label(&self, label: &str, tag: &str, mut events: Events) -> Result<(), EmitError> {
+    /// Every filter in every label, each label's in file order (for start and shutdown).
+    pub fn filters(&self) -> Vec<Arc<dyn Filter>> {
+        self.labels.values().flat_map(|p| p.filters().cloned()).collect()
+    }
+
+    pub fn emit_to_label(&self, label: &str, tag: &str, events: Events) -> Result<(), EmitError> {
+        self.emit_from(label, tag, events, None)
+    }
+
+    /// Route events a filter held back (`concat`'s timed-out lines) on from just after that filter: through
+    /// the filters that follow it for this tag, then the output. `filter` is the filter's
+    /// [`Filter::identity`]; when it is not on the tag's route, the events pass every filter.
+    pub fn emit_after_filter(&self, label: &str, tag: &str, events: Events, filter: usize) -> Result<(), EmitError> {
+        self.emit_from(label, tag, events, Some(filter))
+    }
+
+    fn emit_from(&self, label: &str, tag: &str, mut events: Events, after: Option<usize>) -> Result<(), EmitError> {
         let Some(pipeline) = self.labels.get(label) else {
             // Checked at start-up; reaching here means a plugin named a label that does not exist.
             self.metrics.unmatched_records.add(events.len() as u64);
@@ -105,8 +128,9 @@ impl Router {
             return Ok(());
         };
         let route = pipeline.route(tag);
+        let skip = after.and_then(|id| route.filters.iter().position(|f| f.identity() == id)).map_or(0, |i| i + 1);
         let mut errors = ErrorEvents::default();
-        for f in &route.filters {
+        for f in &route.filters[skip..] {
             f.filter(tag, &mut events, &mut errors);
             if events.is_empty() {
                 break;
@@ -171,6 +195,13 @@ impl RouterHandle {
     pub fn emit_to_label(&self, label: &str, tag: &str, events: Events) -> Result<(), EmitError> {
         match self.get() {
             Some(r) => r.emit_to_label(label, tag, events),
+            None => Err(EmitError::ShuttingDown),
+        }
+    }
+
+    pub fn emit_after_filter(&self, label: &str, tag: &str, events: Events, filter: usize) -> Result<(), EmitError> {
+        match self.get() {
+            Some(r) => r.emit_after_filter(label, tag, events, filter),
             None => Err(EmitError::ShuttingDown),
         }
     }

@@ -82,6 +82,12 @@ impl Output for Copy {
         Ok(())
     }
 
+    fn before_shutdown(&self) {
+        for st in &self.stores {
+            st.output.before_shutdown();
+        }
+    }
+
     async fn shutdown(&self) {
         for st in &self.stores {
             st.output.shutdown().await;

@@ -1,11 +1,12 @@
 //! Outputs (`<match>`).
 mod copy;
+pub mod detect_exceptions;
 mod file;
 mod null;
 mod relabel;
 pub mod rewrite_tag_filter;
 mod secondary_file;
-mod stdout;
+pub(crate) mod stdout;
 
 use sluice_core::plugin::Registry;
 
@@ -17,4 +18,5 @@ pub fn register(reg: &mut Registry) {
     reg.register_output("file", file::build);
     reg.register_output("secondary_file", secondary_file::build);
     reg.register_output("rewrite_tag_filter", rewrite_tag_filter::build);
+    reg.register_output("detect_exceptions", detect_exceptions::build);
 }

@@ -9,6 +9,7 @@ pub mod cri;
 pub mod csv;
 pub mod docker;
 pub mod json;
+pub mod kubernetes;
 pub mod ltsv;
 pub mod multi_format;
 pub mod multiline;
@@ -38,4 +39,6 @@ pub fn register(reg: &mut Registry) {
     reg.register_parser("multiline", multiline::build);
     reg.register_parser("cri", cri::build);
     reg.register_parser("docker", docker::build);
+    reg.register_parser("kubernetes", kubernetes::build);
+    reg.register_parser("multiline_kubernetes", kubernetes::build_multiline);
 }

@@ -1,0 +1,19 @@
+//! sluice's network plugins: Fluentd's forward protocol in both directions.
+//!
+//! - [`in_forward`]: `<source> @type forward`
+//! - [`out_forward`]: `<match> @type forward`
+//! - [`protocol`]: the Forward Protocol v1 frames; [`scan`]: where a msgpack object ends in a stream;
+//!   [`security`]: the `<security>` handshake.
+pub mod in_forward;
+pub mod out_forward;
+mod net_util;
+pub mod protocol;
+pub mod scan;
+pub mod security;
+
+use sluice_core::plugin::Registry;
+
+pub fn register(reg: &mut Registry) {
+    reg.register_input("forward", in_forward::build);
+    reg.register_output("forward", out_forward::build);
+}

@@ -269,3 +269,34 @@ async fn every_dropped_line_is_reported_by_shutdown() {
     }
     assert_eq!(reported, 5, "{text}");
 }
+
+/// A pos_file in a directory other users can write (they could plant a symlink or a forged position) is a
+/// configuration error at the parameter; a new directory is created 0700 and the file is 0600.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pos_file_in_a_directory_writable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let f = dir.path().join("a.log");
+    append(&f, b"one\n");
+    let ctx = sluice_core::plugin::BuildCtx { dry_run: true, ..sluice_core::plugin::BuildCtx::new(common::registry()) };
+    let conf = |pos: &Path| {
+        format!("<source>\n @type tail\n path {}\n tag t\n pos_file {}\n</source>\n", f.display(), pos.display())
+    };
+    let e = sluice_plugins::inputs::tail::Tail::from_element(&source(&conf(&shared.join("a.pos"))), &ctx)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("writable by other users") && e.contains(":5"), "{e}");
+
+    let pos = dir.path().join("state/sub/a.pos");
+    let r = start(&conf(&pos).replace("</source>", " read_from_head true\n stat_interval_ms 50\n</source>"));
+    wait_until("the line", || r.cap.len() >= 1).await;
+    r.stop().await;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("state")), 0o700);
+    assert_eq!(mode(&dir.path().join("state/sub")), 0o700);
+    assert_eq!(mode(&pos), 0o600);
+}

@@ -72,10 +72,7 @@ impl PosFile {
     /// Open (or create) the position file and compact it: unwatched entries and duplicates (the last
     /// one wins) are dropped, as Fluentd does at start.
     pub fn open(path: &Path, follow_inodes: bool) -> io::Result<PosFile> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
+        let dir = dir_of(path);
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         check_dir(dir)?;
         let mut text = String::new();
@@ -213,9 +210,17 @@ impl PosFile {
     }
 }
 
+/// The directory of the position file `path`.
+pub fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// Refuse a directory that another user could change: not owned by this process's user, or writable
 /// by others.
-fn check_dir(dir: &Path) -> io::Result<()> {
+pub fn check_dir(dir: &Path) -> io::Result<()> {
     let meta = std::fs::metadata(dir)?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
@@ -244,10 +249,7 @@ fn write_fresh(path: &Path, entries: &[(String, u64, u64)]) -> io::Result<File> 
     for (p, pos, ino) in entries {
         text.push_str(&entry_line(p, *pos, *ino));
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = dir_of(path);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))

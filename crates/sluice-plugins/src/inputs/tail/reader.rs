@@ -210,11 +210,12 @@ impl Handle {
                     self.skipping = false;
                     return Next::Skipped;
                 }
+                // As Fluentd: the size counts the line's end (`\n`, `\r\n`).
+                if max_line_size.is_some_and(|m| self.start - a > m) {
+                    return Next::Skipped;
+                }
                 if b > a && self.buf[b - 1] == b'\r' {
                     b -= 1;
-                }
-                if max_line_size.is_some_and(|m| b - a > m) {
-                    return Next::Skipped;
                 }
                 Next::Line(a, b)
             }
@@ -398,6 +399,16 @@ mod tests {
             let e = Handle::open(p, Some(0)).err().expect("refused");
             assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
         }
+    }
+
+    /// Fluentd compares the line with its newline: `"x" * max + "\n"` is skipped, one byte less is kept.
+    #[test]
+    fn max_line_size_counts_the_newline_as_fluentd() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, b"foo\nxxxxxxxxxx\nxxxxxxxxx\nxxxxxxxx\r\nbar\n").unwrap();
+        let (mut h, _) = Handle::open(&p, Some(0)).unwrap();
+        assert_eq!(lines(&mut h, Some(10)), vec!["foo", "<skipped>", "xxxxxxxxx", "xxxxxxxx", "bar"]);
     }
 
     #[test]

@@ -796,6 +796,8 @@ fn joined_records_past_the_limit_fail_once_and_the_next_is_whole() {
     cri.set_max_joined_size(10);
     assert_eq!(cri.parse("2024-01-01T10:00:00.0Z stdout P 123456").unwrap(), None);
     assert_eq!(cri.parse("2024-01-01T10:00:00.0Z stdout P 789012"), Err(ParseError::TooLong { limit: 10 }));
+    // A flush in between (multiline_flush_interval) does not turn the rest into a record of its own.
+    assert!(cri.flush().is_none());
     assert_eq!(cri.parse("2024-01-01T10:00:00.0Z stdout P more").unwrap(), None);
     assert_eq!(cri.parse("2024-01-01T10:00:00.0Z stdout F end").unwrap(), None);
     assert!(cri.flush().is_none(), "nothing of the dropped record is held");

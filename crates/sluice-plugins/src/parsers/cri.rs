@@ -219,11 +219,9 @@ impl Parser for CriParser {
 
     /// Emits one held event per call: a stream's unfinished partial line, then what the nested parser holds.
     fn flush(&mut self) -> Option<Parsed> {
-        while !self.partials.is_empty() {
-            let p = self.partials.remove(0);
-            if p.dropping {
-                continue;
-            }
+        // A dropped record keeps its marker: its later parts are still dropped, up to its `F` line.
+        while let Some(i) = self.partials.iter().position(|p| !p.dropping) {
+            let p = self.partials.remove(i);
             let message = String::from_utf8_lossy(&p.message);
             if let Ok(Some(parsed)) = self.emit(&p.stream, "P", &p.time, &message) {
                 return Some(parsed);

@@ -249,11 +249,9 @@ impl Parser for DockerParser {
     }
 
     fn flush(&mut self) -> Option<Parsed> {
-        while !self.partials.is_empty() {
-            let mut p = self.partials.remove(0);
-            if p.dropping {
-                continue;
-            }
+        // A dropped line keeps its marker: its later pieces are still dropped, up to its last piece.
+        while let Some(i) = self.partials.iter().position(|p| !p.dropping) {
+            let mut p = self.partials.remove(i);
             let text = String::from_utf8_lossy(&p.log).into_owned();
             p.record.insert("log", Value::Str(Str::from(text)));
             if let Ok(parsed) = self.common.finish(p.record) {

@@ -4,7 +4,7 @@
 //! with only the live entries (through a temporary file and a rename, so a crash leaves either version).
 //!
 //! The directory may be shared with other users (a node's /var/log): it is created 0700, and one owned by
-//! another user or writable by others is refused, since whoever controls it controls what is read next.
+//! another user (not root) or writable by others is refused, since whoever controls it controls what is read next.
 //! The temporary file is created exclusively with a random name (never through a planted symlink), and
 //! the position file is 0600.
 use std::collections::HashMap;
@@ -218,8 +218,8 @@ pub fn dir_of(path: &Path) -> &Path {
     }
 }
 
-/// Refuse a directory that another user could change: not owned by this process's user, or writable
-/// by others.
+/// Refuse a directory that another user could change: owned by neither this process's user nor root, or
+/// writable by others.
 pub fn check_dir(dir: &Path) -> io::Result<()> {
     let meta = std::fs::metadata(dir)?;
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -233,7 +233,8 @@ pub fn check_dir(dir: &Path) -> io::Result<()> {
             ),
         ))
     };
-    if meta.uid() != me {
+    // root owns the system's directories (/var/log, /var/lib) and can change anything anyway.
+    if meta.uid() != me && meta.uid() != 0 {
         return refuse(format!("it is owned by uid {}, not by sluice's uid {me}", meta.uid()));
     }
     if meta.permissions().mode() & 0o002 != 0 {

@@ -109,52 +109,73 @@ async fn docker_pieces_cut_at_every_byte_offset_join_into_the_original_text() {
     }
 }
 
+/// A FIFO in `dir`, and a guard: if a (regressed) reader blocks opening it, the guard opens it for writing
+/// after the test's wait, so that the failed test ends instead of hanging in the runtime's shutdown.
+fn fifo_with_guard(path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let status = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
+    assert!(status.success());
+    let p = path.to_path_buf();
+    std::thread::spawn(move || {
+        std::thread::sleep(WAIT + std::time::Duration::from_secs(5));
+        // Non-blocking: fails at once when no reader waits (the fixed reader never opens it).
+        let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&p);
+    });
+}
+
+/// The test's own runtime, dropped before `dir` (the FIFO must still exist for the guard).
+fn run(f: impl std::future::Future<Output = ()>) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(f);
+}
+
 /// A FIFO matched by the glob (without a writer, opening it blocks) and a symlink to /dev/zero (it never
 /// ends and has no newline): neither may hold the reader; the regular file's lines flow.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fifo_and_a_symlink_to_dev_zero_in_the_glob_are_not_followed() {
+#[test]
+fn a_fifo_and_a_symlink_to_dev_zero_in_the_glob_are_not_followed() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("a-fifo.log");
-    let status = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
-    assert!(status.success());
+    fifo_with_guard(&dir.path().join("a-fifo.log"));
     std::os::unix::fs::symlink("/dev/zero", dir.path().join("b-zero.log")).unwrap();
     let regular = dir.path().join("c-app.log");
     append(&regular, lines("line ", 0..100).as_bytes());
-    // Sorted after the FIFO and the device, so it is only read when neither blocks the thread. The
-    // max_line_size only bounds memory while the unfixed reader is stuck in /dev/zero.
-    let r = start(&format!(
-        "<source>\n @type tail\n path {}/*.log\n tag t\n read_from_head true\n stat_interval_ms 50\n \
-         max_line_size 1m\n</source>\n",
-        dir.path().display()
-    ));
-    wait_until("the regular file's lines", || r.cap.len() >= 100).await;
-    append(&regular, b"after\n");
-    wait_until("an appended line", || r.cap.len() >= 101).await;
-    let stats = r.stats.clone();
-    // Stops promptly (Running::stop fails after a timeout otherwise).
-    let msgs = r.stop().await.messages();
-    assert_eq!(msgs.len(), 101);
-    assert_eq!(msgs[100], "after");
-    assert_eq!(stats.special_files_skipped.load(Ordering::SeqCst), 2);
-    assert_eq!(stats.lines_too_long.load(Ordering::SeqCst), 0, "/dev/zero was never read");
+    run(async {
+        // Sorted after the FIFO and the device, so it is only read when neither blocks the thread. The
+        // max_line_size only bounds memory while an unfixed reader is stuck in /dev/zero.
+        let r = start(&format!(
+            "<source>\n @type tail\n path {}/*.log\n tag t\n read_from_head true\n stat_interval_ms 50\n \
+             max_line_size 1m\n</source>\n",
+            dir.path().display()
+        ));
+        wait_until("the regular file's lines", || r.cap.len() >= 100).await;
+        append(&regular, b"after\n");
+        wait_until("an appended line", || r.cap.len() >= 101).await;
+        let stats = r.stats.clone();
+        // Stops promptly (Running::stop fails after a timeout otherwise).
+        let msgs = r.stop().await.messages();
+        assert_eq!(msgs.len(), 101);
+        assert_eq!(msgs[100], "after");
+        assert_eq!(stats.special_files_skipped.load(Ordering::SeqCst), 2);
+        assert_eq!(stats.lines_too_long.load(Ordering::SeqCst), 0, "/dev/zero was never read");
+    });
 }
 
 /// A literal path (no glob) that is a FIFO is not opened either.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_literal_fifo_path_does_not_block_the_other_paths() {
+#[test]
+fn a_literal_fifo_path_does_not_block_the_other_paths() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("a.log");
-    let status = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
-    assert!(status.success());
+    fifo_with_guard(&fifo);
     let regular = dir.path().join("b.log");
     append(&regular, b"one\ntwo\n");
-    let r = start(&format!(
-        "<source>\n @type tail\n path {},{}\n tag t\n read_from_head true\n stat_interval_ms 50\n</source>\n",
-        fifo.display(),
-        regular.display()
-    ));
-    wait_until("the regular file's lines", || r.cap.len() >= 2).await;
-    assert_eq!(r.stop().await.messages(), vec!["one", "two"]);
+    run(async {
+        let r = start(&format!(
+            "<source>\n @type tail\n path {},{}\n tag t\n read_from_head true\n stat_interval_ms 50\n</source>\n",
+            fifo.display(),
+            regular.display()
+        ));
+        wait_until("the regular file's lines", || r.cap.len() >= 2).await;
+        assert_eq!(r.stop().await.messages(), vec!["one", "two"]);
+    });
 }
 
 /// 20 MB of CRI partial lines with no end, then their `F`, then a normal line: the joined record is

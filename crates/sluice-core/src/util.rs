@@ -40,6 +40,30 @@ impl RateLimiter {
             }
         }
     }
+
+    /// The keys whose window has ended with suppressed messages, and their counts, so that a flood that
+    /// stops is still reported. Their windows are forgotten: the next `check` logs at once.
+    pub fn take_due(&self) -> Vec<(String, u64)> {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        self.state.lock().retain(|k, (last, suppressed)| {
+            if now.duration_since(*last) < self.interval {
+                return true;
+            }
+            if *suppressed > 0 {
+                due.push((k.clone(), *suppressed));
+            }
+            false
+        });
+        due
+    }
+
+    /// Every suppressed count not reported yet (at shutdown).
+    pub fn take_all(&self) -> Vec<(String, u64)> {
+        let mut st = self.state.lock();
+        let all = st.drain().filter(|(_, (_, n))| *n > 0).map(|(k, (_, n))| (k, n)).collect();
+        all
+    }
 }
 
 /// The machine's host name, as `#{Socket.gethostname}` and `${hostname}` give it.
@@ -60,5 +84,25 @@ mod tests {
         assert_eq!(rl.check("b"), Some(0));
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(rl.check("a"), Some(2));
+    }
+
+    #[test]
+    fn suppressed_counts_are_reported_when_the_window_ends_and_at_the_end() {
+        let rl = RateLimiter::new(Duration::from_millis(50));
+        assert_eq!(rl.check("a"), Some(0));
+        assert_eq!(rl.check("a"), None);
+        assert_eq!(rl.check("b"), Some(0));
+        assert_eq!(rl.check("b"), None);
+        assert_eq!(rl.check("b"), None);
+        assert!(rl.take_due().is_empty(), "windows still open");
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(rl.check("c"), Some(0));
+        assert_eq!(rl.check("c"), None);
+        let mut due = rl.take_due();
+        due.sort();
+        assert_eq!(due, vec![("a".to_string(), 1), ("b".to_string(), 2)]);
+        assert_eq!(rl.check("a"), Some(0), "a reported window starts afresh");
+        assert_eq!(rl.take_all(), vec![("c".to_string(), 1)]);
+        assert!(rl.take_all().is_empty());
     }
 }

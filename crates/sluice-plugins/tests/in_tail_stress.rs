@@ -6,12 +6,10 @@ mod common;
 
 use common::tail::*;
 use common::{field, nested};
-use parking_lot::Mutex;
 use sluice_core::event::Event;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 const TOTAL: usize = 200_000;
@@ -171,35 +169,6 @@ async fn truncated_then_grown_past_the_old_offset_between_two_checks_is_read_fro
     let want: Vec<String> = (0..100).map(|i| format!("old {i}")).chain((0..300).map(|i| format!("new {i}"))).collect();
     assert_eq!(msgs, want);
     assert_eq!(stats.truncations.load(Ordering::SeqCst), 1);
-}
-
-/// The log output of this test binary (every test shares it; each test looks for its own paths).
-fn log_buffer() -> Arc<Mutex<Vec<u8>>> {
-    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUF.get_or_init(|| {
-        let buf: Arc<Mutex<Vec<u8>>> = Arc::default();
-        let b = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || LogWriter(b.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-        buf
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// A path whose open(2) fails with EACCES: a file without read permission, or for root (who reads any

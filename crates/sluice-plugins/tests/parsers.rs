@@ -763,3 +763,53 @@ fn syslog_rfc5424_structured_data_with_escaped_bracket() {
         "extradata" => r#"[a x="1\]"][b y="2"]"#, "message" => "msg text"}
     );
 }
+
+// ---------------------------------------------------------------- joined records as bytes, size limit
+
+/// A docker piece that holds raw bytes cut inside a character, with JSON escapes around the cut and a
+/// field before `log`: the joined `log` is the original text, escapes decoded.
+#[test]
+fn docker_pieces_with_escapes_and_a_cut_character_join_as_bytes() {
+    let mut p = parser("@type docker");
+    let text = "é \"quoted\" \\ 한국어 <tag>\n";
+    let mut first = br#"{"attrs":{"a":"x,}"},"log":"\u00e9 \"quoted\" \\ "#.to_vec();
+    first.extend_from_slice(&"한".as_bytes()[..2]);
+    first.extend_from_slice(br#"","stream":"stdout","time":"2024-01-01T10:00:00.000000001Z"}"#);
+    let mut second = br#"{"log":""#.to_vec();
+    second.extend_from_slice(&"한".as_bytes()[2..]);
+    second.extend_from_slice(
+        br#"\uad6d\uc5b4 \u003ctag\u003e\n","stream":"stdout","time":"2024-01-01T10:00:00.000000002Z"}"#,
+    );
+    assert!(std::str::from_utf8(&first).is_err());
+    assert_eq!(p.parse_bytes(&first).unwrap(), None);
+    let joined = p.parse_bytes(&second).unwrap().expect("the joined record");
+    assert_eq!(joined.record.get("log").and_then(Value::as_str), Some(text));
+    assert_eq!(joined.record.get("stream").and_then(Value::as_str), Some("stdout"));
+    assert_eq!(joined.record.get("time").and_then(Value::as_str), Some("2024-01-01T10:00:00.000000001Z"));
+}
+
+/// With a size limit, a joined record that outgrows it fails once with TooLong, its other parts give
+/// nothing, and the next record is whole.
+#[test]
+fn joined_records_past_the_limit_fail_once_and_the_next_is_whole() {
+    let mut cri = parser("@type cri");
+    cri.set_max_joined_size(10);
+    assert_eq!(cri.parse("2024-01-01T10:00:00.0Z stdout P 123456").unwrap(), None);
+    assert_eq!(cri.parse("2024-01-01T10:00:00.0Z stdout P 789012"), Err(ParseError::TooLong { limit: 10 }));
+    // A flush in between (multiline_flush_interval) does not turn the rest into a record of its own.
+    assert!(cri.flush().is_none());
+    assert_eq!(cri.parse("2024-01-01T10:00:00.0Z stdout P more").unwrap(), None);
+    assert_eq!(cri.parse("2024-01-01T10:00:00.0Z stdout F end").unwrap(), None);
+    assert!(cri.flush().is_none(), "nothing of the dropped record is held");
+    let p = cri.parse("2024-01-01T10:00:00.0Z stdout F whole").unwrap().expect("next record");
+    assert_eq!(p.record.get("message").and_then(Value::as_str), Some("whole"));
+
+    let mut ml = parser("@type multiline\nformat_firstline /^S/\nformat1 /^(?<message>.*)/");
+    ml.set_max_joined_size(12);
+    assert_eq!(ml.parse("S first").unwrap(), None);
+    assert_eq!(ml.parse("continued"), Err(ParseError::TooLong { limit: 12 }));
+    assert_eq!(ml.parse("skipped").unwrap(), None);
+    assert_eq!(ml.parse("S next").unwrap(), None);
+    let p = ml.flush().expect("the next event");
+    assert_eq!(p.record.get("message").and_then(Value::as_str), Some("S next"));
+}

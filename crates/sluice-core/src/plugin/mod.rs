@@ -14,5 +14,5 @@ pub use filter::{ErrorEvents, Filter};
 pub use formatter::Formatter;
 pub use input::{EmitError, Emitter, Input};
 pub use output::{Output, OutputMetrics, PluginError};
-pub use parser::{ParseError, Parsed, Parser};
+pub use parser::{ParseError, Parsed, Parser, DEFAULT_MAX_JOINED_SIZE};
 pub use registry::{FilterBuilder, FormatterBuilder, InputBuilder, OutputBuilder, ParserBuilder, Registry};

@@ -179,6 +179,7 @@ impl ParserFilter {
             Err(ParseError::Time { reason, .. }) => {
                 self.error(errors, ev, format!("invalid time format in key '{}': {reason}", self.key));
             }
+            Err(e @ ParseError::TooLong { .. }) => self.error(errors, ev, format!("in key '{}': {e}", self.key)),
         }
     }
 

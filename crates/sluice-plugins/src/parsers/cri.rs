@@ -5,14 +5,17 @@
 //! and `stream`/`logtag` are merged in (`merge_cri_fields`, default true).
 //!
 //! Unlike the plugin, partial lines (tag `P`) are joined here until the stream's final `F` line, so no
-//! concat filter is needed; the joined event keeps the first part's time. The message is taken verbatim
-//! after the third space (the plugin's whitespace split would drop its leading spaces). When the nested
-//! parser finds no time, the runtime's timestamp is used instead of the current time.
+//! concat filter is needed; the joined event keeps the first part's time. Parts are joined as bytes and
+//! the message decoded once: containerd cuts by byte count, often inside a UTF-8 character. A joined
+//! message longer than the limit (tail's `max_line_size`, else [`DEFAULT_MAX_JOINED_SIZE`]) is dropped
+//! whole. The message is taken verbatim after the third space (the plugin's whitespace split would drop
+//! its leading spaces). When the nested parser finds no time, the runtime's timestamp is used instead of
+//! the current time.
 use super::common::{ParserCommon, ParserDefaults};
 use super::time::TimeType;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Map, Str, Value};
-use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser};
+use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser, DEFAULT_MAX_JOINED_SIZE};
 
 pub const DEFAULTS: ParserDefaults = ParserDefaults {
     time_key: Some("time"),
@@ -26,7 +29,9 @@ pub const DEFAULTS: ParserDefaults = ParserDefaults {
 struct Partial {
     stream: Str,
     time: String,
-    message: String,
+    message: Vec<u8>,
+    /// The joined message outgrew the limit: the rest of its parts are consumed without a record.
+    dropping: bool,
 }
 
 pub struct CriParser {
@@ -34,6 +39,7 @@ pub struct CriParser {
     merge_cri_fields: bool,
     common: ParserCommon,
     partials: Vec<Partial>,
+    max_joined: usize,
     /// stream and logtag of the last line handed to a joining nested parser, for its flush.
     pending_fields: Option<(Str, Str)>,
     /// More records the nested parser made of the last message (a JSON array).
@@ -50,6 +56,7 @@ pub fn build(e: &Element, ctx: &BuildCtx) -> Result<Box<dyn Parser>, ConfigError
         merge_cri_fields: e.bool_or("merge_cri_fields", true)?,
         common: ParserCommon::from_element(e, &DEFAULTS)?,
         partials: Vec::new(),
+        max_joined: DEFAULT_MAX_JOINED_SIZE,
         pending_fields: None,
         extra: Default::default(),
     }))
@@ -64,6 +71,23 @@ pub fn split_cri(line: &str) -> Option<(&str, &str, &str, &str)> {
         return None;
     }
     Some((time, stream, tag, message))
+}
+
+/// [`split_cri`] over bytes: the message may end (or start) inside a UTF-8 character.
+fn split_cri_bytes(line: &[u8]) -> Option<(&str, &str, &str, &[u8])> {
+    let mut fields = line.splitn(4, |b| *b == b' ');
+    let time = std::str::from_utf8(fields.next()?).ok()?;
+    let stream = std::str::from_utf8(fields.next()?).ok()?;
+    let tag = std::str::from_utf8(fields.next()?).ok()?;
+    let message = fields.next().unwrap_or(b"");
+    if time.is_empty() || stream.is_empty() || tag.is_empty() {
+        return None;
+    }
+    Some((time, stream, tag, message))
+}
+
+fn not_cri() -> ParseError {
+    ParseError::NotMatched("not a CRI log line".into())
 }
 
 impl CriParser {
@@ -117,6 +141,55 @@ impl CriParser {
     }
 }
 
+impl CriParser {
+    /// A part of a stream's line: `P` parts are kept as bytes until the stream's `F` part.
+    fn join(&mut self, time: &str, stream: &str, tag: &str, message: &[u8]) -> Result<Option<Parsed>, ParseError> {
+        let partial = tag.split(':').next() == Some("P");
+        let pos = self.partials.iter().position(|p| p.stream == stream);
+        let mut joined = match pos {
+            Some(i) if partial => {
+                let max = self.max_joined;
+                let p = &mut self.partials[i];
+                if p.dropping {
+                    return Ok(None);
+                }
+                if p.message.len().saturating_add(message.len()) > max {
+                    p.dropping = true;
+                    p.message = Vec::new();
+                    return Err(ParseError::TooLong { limit: max });
+                }
+                p.message.extend_from_slice(message);
+                return Ok(None);
+            }
+            Some(i) => self.partials.swap_remove(i),
+            None if partial => {
+                let dropping = message.len() > self.max_joined;
+                let message = if dropping { Vec::new() } else { message.to_vec() };
+                self.partials.push(Partial { stream: Str::from(stream), time: time.to_string(), message, dropping });
+                if dropping {
+                    return Err(ParseError::TooLong { limit: self.max_joined });
+                }
+                return Ok(None);
+            }
+            None => {
+                let message = String::from_utf8_lossy(message);
+                return self.emit(stream, tag, time, &message);
+            }
+        };
+        if joined.dropping {
+            // The final part of a record already dropped (and reported).
+            return Ok(None);
+        }
+        if joined.message.len().saturating_add(message.len()) > self.max_joined {
+            return Err(ParseError::TooLong { limit: self.max_joined });
+        }
+        joined.message.extend_from_slice(message);
+        let text =
+            String::from_utf8(joined.message).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        self.emit(stream, tag, &joined.time, &text)
+    }
+}
+
 fn merge_fields(record: &mut Map, stream: &str, logtag: &str) {
     record.insert("stream", Value::Str(Str::from(stream)));
     record.insert("logtag", Value::Str(Str::from(logtag)));
@@ -124,35 +197,33 @@ fn merge_fields(record: &mut Map, stream: &str, logtag: &str) {
 
 impl Parser for CriParser {
     fn parse(&mut self, line: &str) -> Result<Option<Parsed>, ParseError> {
-        let (time, stream, tag, message) =
-            split_cri(line).ok_or_else(|| ParseError::NotMatched("not a CRI log line".into()))?;
-        let pos = self.partials.iter().position(|p| p.stream == stream);
-        if tag.split(':').next() == Some("P") {
-            match pos {
-                Some(i) => self.partials[i].message.push_str(message),
-                None => self.partials.push(Partial {
-                    stream: Str::from(stream),
-                    time: time.to_string(),
-                    message: message.to_string(),
-                }),
-            }
-            return Ok(None);
+        let (time, stream, tag, message) = split_cri(line).ok_or_else(not_cri)?;
+        if tag.split(':').next() != Some("P") && !self.partials.iter().any(|p| p.stream == stream) {
+            // The common case: a whole line, already valid text.
+            return self.emit(stream, tag, time, message);
         }
-        match pos {
-            Some(i) => {
-                let mut p = self.partials.swap_remove(i);
-                p.message.push_str(message);
-                self.emit(stream, tag, &p.time, &p.message)
-            }
-            None => self.emit(stream, tag, time, message),
+        self.join(time, stream, tag, message.as_bytes())
+    }
+
+    fn parse_bytes(&mut self, line: &[u8]) -> Result<Option<Parsed>, ParseError> {
+        let (time, stream, tag, message) = split_cri_bytes(line).ok_or_else(not_cri)?;
+        self.join(time, stream, tag, message)
+    }
+
+    fn set_max_joined_size(&mut self, max: usize) {
+        self.max_joined = max;
+        if let Some(inner) = self.inner.as_mut() {
+            inner.set_max_joined_size(max);
         }
     }
 
     /// Emits one held event per call: a stream's unfinished partial line, then what the nested parser holds.
     fn flush(&mut self) -> Option<Parsed> {
-        while !self.partials.is_empty() {
-            let p = self.partials.remove(0);
-            if let Ok(Some(parsed)) = self.emit(&p.stream, "P", &p.time, &p.message) {
+        // A dropped record keeps its marker: its later parts are still dropped, up to its `F` line.
+        while let Some(i) = self.partials.iter().position(|p| !p.dropping) {
+            let p = self.partials.remove(i);
+            let message = String::from_utf8_lossy(&p.message);
+            if let Ok(Some(parsed)) = self.emit(&p.stream, "P", &p.time, &message) {
                 return Some(parsed);
             }
         }
@@ -176,6 +247,7 @@ impl Parser for CriParser {
             merge_cri_fields: self.merge_cri_fields,
             common: self.common.clone(),
             partials: Vec::new(),
+            max_joined: self.max_joined,
             pending_fields: None,
             extra: Default::default(),
         })

@@ -1,11 +1,13 @@
 //! `multiline`: `format1`..`format20` joined into one regexp (dot matches newline), with an optional
 //! `format_firstline` that says where an event starts. Lines are held until the event is complete, as
 //! in_tail does with this parser: with `format_firstline` an event ends when the next first line arrives
-//! (or on [`Parser::flush`]); without it, as soon as the held lines match.
+//! (or on [`Parser::flush`]); without it, as soon as the held lines match. Held text longer than the limit
+//! (tail's `max_line_size`, else [`DEFAULT_MAX_JOINED_SIZE`]) is dropped whole: with `format_firstline`
+//! the rest of that event is skipped up to the next first line.
 use super::regexp::{RegexpParser, DOTALL};
 use super::ruby_regex::{RubyFlags, RubyRegex};
 use sluice_core::config::{ConfigError, Element};
-use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser};
+use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser, DEFAULT_MAX_JOINED_SIZE};
 
 const FORMAT_MAX: usize = 20;
 
@@ -14,6 +16,9 @@ pub struct MultilineParser {
     firstline: Option<RubyRegex>,
     inner: RegexpParser,
     held: Option<String>,
+    max_joined: usize,
+    /// The event being held outgrew the limit: its other lines are skipped up to the next first line.
+    dropping: bool,
 }
 
 /// The body of a `/.../` value (multiline formats must be written that way).
@@ -72,7 +77,7 @@ impl MultilineParser {
             }
             None => None,
         };
-        Ok(MultilineParser { firstline, inner, held: None })
+        Ok(MultilineParser { firstline, inner, held: None, max_joined: DEFAULT_MAX_JOINED_SIZE, dropping: false })
     }
 
     fn parse_held(&mut self, text: &str) -> Result<Parsed, ParseError> {
@@ -88,13 +93,23 @@ impl Parser for MultilineParser {
         match &self.firstline {
             Some(first) => {
                 if first.is_match(line) {
+                    // One line is bounded by tail's max_line_size; the limit is on what is joined to it.
+                    self.dropping = false;
                     let previous = self.held.replace(line.to_string());
                     match previous {
                         Some(text) => self.parse_held(&text).map(Some),
                         None => Ok(None),
                     }
+                } else if self.dropping {
+                    Ok(None)
                 } else {
+                    let max = self.max_joined;
                     match &mut self.held {
+                        Some(text) if text.len().saturating_add(line.len()).saturating_add(1) > max => {
+                            self.held = None;
+                            self.dropping = true;
+                            Err(ParseError::TooLong { limit: max })
+                        }
                         Some(text) => {
                             text.push('\n');
                             text.push_str(line);
@@ -106,6 +121,9 @@ impl Parser for MultilineParser {
             }
             None => {
                 let text = match self.held.take() {
+                    Some(t) if t.len().saturating_add(line.len()).saturating_add(1) > self.max_joined => {
+                        return Err(ParseError::TooLong { limit: self.max_joined });
+                    }
                     Some(mut t) => {
                         t.push('\n');
                         t.push_str(line);
@@ -124,6 +142,10 @@ impl Parser for MultilineParser {
         }
     }
 
+    fn set_max_joined_size(&mut self, max: usize) {
+        self.max_joined = max;
+    }
+
     fn flush(&mut self) -> Option<Parsed> {
         let text = self.held.take()?;
         self.parse_held(&text).ok()
@@ -134,6 +156,6 @@ impl Parser for MultilineParser {
     }
 
     fn new_instance(&self) -> Box<dyn Parser> {
-        Box::new(MultilineParser { held: None, ..self.clone() })
+        Box::new(MultilineParser { held: None, dropping: false, ..self.clone() })
     }
 }

@@ -1,5 +1,6 @@
 //! A `tail` input run on its own, wired straight to a capture, with helpers for writing files and waiting.
 use super::Capture;
+use parking_lot::Mutex;
 use sluice_core::config::{parse_str, Element};
 use sluice_core::pattern::TagMatcher;
 use sluice_core::plugin::{BuildCtx, Emitter, Input, Output, Shutdown};
@@ -7,7 +8,7 @@ use sluice_core::router::{Pipeline, Router, RouterHandle, Step};
 use sluice_plugins::inputs::tail::{Tail, TailStats};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -99,4 +100,33 @@ pub fn conf(path: &Path, extra: &str) -> String {
 
 pub fn p(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
+}
+
+/// The log output of this test binary (every test shares it; each test looks for its own paths).
+pub fn log_buffer() -> Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let b = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || LogWriter(b.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        buf
+    })
+    .clone()
+}
+
+pub struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

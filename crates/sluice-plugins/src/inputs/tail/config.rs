@@ -119,6 +119,13 @@ impl TailConfig {
         }
         let tag_split = tag.split_once('*').map(|(a, b)| (a.to_string(), b.to_string()));
         let pos_file = s.opt_str("pos_file").map(PathBuf::from);
+        if let Some(p) = &pos_file {
+            // A directory that exists now is checked now, so the error points at the parameter.
+            let dir = super::pos_file::dir_of(p);
+            if dir.is_dir() {
+                super::pos_file::check_dir(dir).map_err(|e| s.error_at("pos_file", e.to_string()))?;
+            }
+        }
         let follow_inodes = s.bool_or("follow_inodes", false)?;
         if follow_inodes && pos_file.is_none() {
             return Err(s.error_at("follow_inodes", "Can't follow inodes without pos_file configuration parameter"));

@@ -21,6 +21,9 @@ pub struct TailStats {
     pub events_emitted: AtomicU64,
     /// Lines longer than `max_line_size`, skipped.
     pub lines_too_long: AtomicU64,
+    /// Records joined from several lines (CRI/docker partial lines, multiline) that grew past
+    /// `max_line_size` (16 MiB without it), dropped whole.
+    pub records_too_long: AtomicU64,
     /// Lines with invalid UTF-8 (kept, with U+FFFD in place of the invalid bytes).
     pub invalid_utf8_lines: AtomicU64,
     /// Lines the parser did not match (emitted as `unmatched_line` with `emit_unmatched_lines true`).
@@ -30,6 +33,9 @@ pub struct TailStats {
     pub rotations: AtomicU64,
     pub truncations: AtomicU64,
     pub permission_errors: AtomicU64,
+    /// Matched paths that are not regular files after symlinks are resolved (FIFOs, sockets, devices),
+    /// not followed; each counted once.
+    pub special_files_skipped: AtomicU64,
 }
 
 pub struct Tail {

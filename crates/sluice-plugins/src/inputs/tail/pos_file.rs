@@ -2,10 +2,15 @@
 //! `PATH\tPOSITION\tINODE\n` with position and inode as 16 lowercase hex digits. Positions are updated in
 //! place (the two numbers have a fixed width), new files are appended, and compaction rewrites the file
 //! with only the live entries (through a temporary file and a rename, so a crash leaves either version).
+//!
+//! The directory may be shared with other users (a node's /var/log): it is created 0700, and one owned by
+//! another user (not root) or writable by others is refused, since whoever controls it controls what is read next.
+//! The temporary file is created exclusively with a random name (never through a planted symlink), and
+//! the position file is 0600.
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Fluentd's position for a file that is no longer watched; such entries are dropped at compaction.
@@ -67,11 +72,9 @@ impl PosFile {
     /// Open (or create) the position file and compact it: unwatched entries and duplicates (the last
     /// one wins) are dropped, as Fluentd does at start.
     pub fn open(path: &Path, follow_inodes: bool) -> io::Result<PosFile> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)?;
-            }
-        }
+        let dir = dir_of(path);
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        check_dir(dir)?;
         let mut text = String::new();
         match File::open(path) {
             Ok(mut f) => {
@@ -207,23 +210,56 @@ impl PosFile {
     }
 }
 
-/// Write `entries` to a temporary file next to `path`, rename it over `path`, and open it for updates.
+/// The directory of the position file `path`.
+pub fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Refuse a directory that another user could change: owned by neither this process's user nor root, or
+/// writable by others.
+pub fn check_dir(dir: &Path) -> io::Result<()> {
+    let meta = std::fs::metadata(dir)?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let refuse = |why: String| {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "refusing pos_file directory {}: {why}; use a directory only sluice's user can write",
+                dir.display()
+            ),
+        ))
+    };
+    // root owns the system's directories (/var/log, /var/lib) and can change anything anyway.
+    if meta.uid() != me && meta.uid() != 0 {
+        return refuse(format!("it is owned by uid {}, not by sluice's uid {me}", meta.uid()));
+    }
+    if meta.permissions().mode() & 0o002 != 0 {
+        return refuse(format!("it is writable by other users (mode {:o})", meta.permissions().mode() & 0o7777));
+    }
+    Ok(())
+}
+
+/// Write `entries` to a new temporary file next to `path` (created exclusively, mode 0600), rename it
+/// over `path`, and keep it open for updates.
 fn write_fresh(path: &Path, entries: &[(String, u64, u64)]) -> io::Result<File> {
     let mut text = String::new();
     for (p, pos, ino) in entries {
         text.push_str(&entry_line(p, *pos, *ino));
     }
-    let tmp = path.with_extension(format!(
-        "{}sluice-tmp",
-        path.extension().map(|e| format!("{}.", e.to_string_lossy())).unwrap_or_default()
-    ));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    OpenOptions::new().read(true).write(true).open(path)
+    let dir = dir_of(path);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".sluice-tmp")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)
 }
 
 #[cfg(test)]
@@ -254,5 +290,73 @@ mod tests {
         pf.unwatch(0).unwrap();
         pf.compact().unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "/var/log/c.log\t0000000000000abc\t0000000000000007\n");
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    /// The old temporary name was predictable: a symlink planted there redirected the rewrite into any file.
+    #[test]
+    fn a_symlink_planted_at_a_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let pos = dir.path().join("state/x.pos");
+        std::fs::create_dir_all(dir.path().join("state")).unwrap();
+        std::fs::set_permissions(dir.path().join("state"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        for name in ["x.pos.sluice-tmp", "x.sluice-tmp", ".x.pos.sluice-tmp"] {
+            std::os::unix::fs::symlink(&victim, dir.path().join("state").join(name)).unwrap();
+        }
+        std::fs::write(&pos, "/var/log/a.log\t0000000000000010\t0000000000001234\n").unwrap();
+        let mut pf = PosFile::open(&pos, false).unwrap();
+        pf.compact().unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(std::fs::read_to_string(&pos).unwrap(), "/var/log/a.log\t0000000000000010\t0000000000001234\n");
+        assert!(!std::fs::symlink_metadata(&pos).unwrap().file_type().is_symlink());
+    }
+
+    #[test]
+    fn the_directory_is_created_0700_and_the_file_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let pos = dir.path().join("new/deeper/x.pos");
+        // An existing position file readable by everyone becomes 0600 too.
+        let old = dir.path().join("y.pos");
+        std::fs::write(&old, "").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        PosFile::open(&pos, false).unwrap();
+        PosFile::open(&old, false).unwrap();
+        assert_eq!(mode(&dir.path().join("new")), 0o700);
+        assert_eq!(mode(&dir.path().join("new/deeper")), 0o700);
+        assert_eq!(mode(&pos), 0o600);
+        assert_eq!(mode(&old), 0o600);
+    }
+
+    #[test]
+    fn a_directory_writable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = PosFile::open(&shared.join("x.pos"), false).err().expect("refused");
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("writable by other users"), "{e}");
+        assert!(!shared.join("x.pos").exists());
+    }
+
+    #[test]
+    fn a_directory_owned_by_another_user_is_refused() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("SKIPPED: only root can give a directory to another user");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let e = PosFile::open(&theirs.join("x.pos"), false).err().expect("refused");
+        assert!(e.to_string().contains("owned by uid 65534"), "{e}");
     }
 }

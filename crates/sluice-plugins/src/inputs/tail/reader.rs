@@ -1,5 +1,8 @@
 //! Reading one open file: a reusable buffer, lines split with memchr, `\r\n` handled, lines longer than
-//! `max_line_size` skipped without keeping them in memory. Positions are file offsets of line ends, so the
+//! `max_line_size` skipped without keeping them in memory. A long line is scanned once (the search for its
+//! newline resumes where it stopped) and the buffer grows by a quarter at a time, then shrinks once the
+//! line is consumed, so memory stays near the longest line's size. Only regular files are read, and
+//! opening never blocks (a FIFO or device matched by a glob is refused). Positions are file offsets of line ends, so the
 //! position committed after an emit never covers a line that was not emitted or an incomplete last line.
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -8,6 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 const READ_CHUNK: usize = 64 * 1024;
+/// The buffer is given back down to this after a long line.
+const KEEP_CAPACITY: usize = 4 * READ_CHUNK;
 /// Bytes kept from just before the read offset, to recognise a file that was truncated and then grew
 /// past the old offset between two checks (copytruncate with a fast writer).
 const TAIL_SIG: usize = 64;
@@ -23,6 +28,8 @@ pub struct Handle {
     buf: Vec<u8>,
     /// Index in `buf` of the first byte not consumed yet.
     start: usize,
+    /// Index in `buf` up to which there is no newline after `start`: where the next search begins.
+    scan: usize,
     /// File offset of `buf[0]`.
     base: u64,
     /// Discarding a line longer than `max_line_size` until its newline.
@@ -33,6 +40,9 @@ pub struct Handle {
     window_bytes: u64,
     /// The last (up to [`TAIL_SIG`]) bytes read, ending at [`Handle::read_offset`].
     sig: Vec<u8>,
+    /// Bytes searched for a newline, in all.
+    #[cfg(test)]
+    searched: usize,
 }
 
 /// One step of [`Handle::next_line`].
@@ -48,8 +58,7 @@ pub enum Next {
 impl Handle {
     /// Open `path` at `pos` (clamped to the file's size... a larger position means the file was truncated).
     pub fn open(path: &Path, pos: Option<u64>) -> io::Result<(Handle, u64)> {
-        let mut file = File::open(path)?;
-        let meta = file.metadata()?;
+        let (mut file, meta) = open_regular(path)?;
         let size = meta.len();
         let pos = match pos {
             Some(p) if p <= size => p,
@@ -71,12 +80,15 @@ impl Handle {
             hold_start: None,
             buf: Vec::new(),
             start: 0,
+            scan: 0,
             base: pos,
             skipping: false,
             at_eof: false,
             window: Instant::now(),
             window_bytes: 0,
             sig: Vec::new(),
+            #[cfg(test)]
+            searched: 0,
         }
     }
 
@@ -100,8 +112,7 @@ impl Handle {
     }
 
     pub fn reopen(&mut self, path: &Path) -> io::Result<bool> {
-        let mut f = File::open(path)?;
-        let meta = f.metadata()?;
+        let (mut f, meta) = open_regular(path)?;
         if meta.ino() != self.ino || meta.dev() != self.dev {
             return Ok(false);
         }
@@ -122,6 +133,7 @@ impl Handle {
         }
         self.buf.clear();
         self.start = 0;
+        self.scan = 0;
         self.base = pos;
         self.hold_start = None;
         self.skipping = false;
@@ -168,6 +180,7 @@ impl Handle {
             b -= 1;
         }
         self.start = self.buf.len();
+        self.scan = self.start;
         Some((a, b))
     }
 
@@ -181,27 +194,35 @@ impl Handle {
     }
 
     pub fn next_line(&mut self, max_line_size: Option<usize>) -> Next {
-        let rest = &self.buf[self.start..];
-        match memchr::memchr(b'\n', rest) {
+        let from = self.scan.max(self.start);
+        let found = memchr::memchr(b'\n', &self.buf[from..]);
+        #[cfg(test)]
+        {
+            self.searched += found.map_or(self.buf.len() - from, |i| i + 1);
+        }
+        match found {
             Some(i) => {
                 let a = self.start;
-                self.start += i + 1;
+                let mut b = from + i;
+                self.start = b + 1;
+                self.scan = self.start;
                 if self.skipping {
                     self.skipping = false;
                     return Next::Skipped;
                 }
-                let mut b = a + i;
+                // As Fluentd: the size counts the line's end (`\n`, `\r\n`).
+                if max_line_size.is_some_and(|m| self.start - a > m) {
+                    return Next::Skipped;
+                }
                 if b > a && self.buf[b - 1] == b'\r' {
                     b -= 1;
-                }
-                if max_line_size.is_some_and(|m| b - a > m) {
-                    return Next::Skipped;
                 }
                 Next::Line(a, b)
             }
             None => {
+                self.scan = self.buf.len();
                 if let Some(m) = max_line_size {
-                    if rest.len() > m && !self.skipping {
+                    if self.buf.len() - self.start > m && !self.skipping {
                         // Too long already: forget it and skip up to its newline.
                         self.skipping = true;
                     }
@@ -235,10 +256,21 @@ impl Handle {
         if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.capacity() / 2) {
             self.buf.drain(..self.start);
             self.base += self.start as u64;
+            self.scan -= self.start.min(self.scan);
             self.start = 0;
+            if self.buf.capacity() > KEEP_CAPACITY && self.buf.len() < self.buf.capacity() / 4 {
+                // A long line was consumed: give its memory back.
+                self.buf.shrink_to(KEEP_CAPACITY.max(self.buf.len() + READ_CHUNK));
+            }
         }
         let old = self.buf.len();
-        self.buf.resize(old + want, 0);
+        let need = old + want;
+        if need > self.buf.capacity() {
+            // Grow by a quarter rather than doubling: a huge line costs about its own size.
+            let target = need.max(self.buf.capacity().saturating_add(self.buf.capacity() / 4));
+            self.buf.reserve_exact(target - old);
+        }
+        self.buf.resize(need, 0);
         let n = loop {
             match file.read(&mut self.buf[old..]) {
                 Ok(n) => break n,
@@ -267,6 +299,18 @@ impl Handle {
     pub fn throttled(&self, limit: Option<u64>) -> bool {
         limit.is_some_and(|l| self.window_bytes >= l && self.window.elapsed() < Duration::from_secs(1))
     }
+}
+
+/// Open `path` for reading without blocking (a FIFO without a writer would block `open`), and refuse
+/// anything that is not a regular file after symlinks are resolved (FIFOs, sockets, devices).
+fn open_regular(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok((file, meta))
 }
 
 #[cfg(test)]
@@ -301,6 +345,70 @@ mod tests {
         assert_eq!(lines(&mut h, Some(1000)), vec!["one", "two", "<skipped>", "three"]);
         assert_eq!(h.pending(), b"part");
         assert_eq!(h.consumed(), 5 + 4 + 200_001 + 6);
+    }
+
+    /// A line of 9 MiB (just over a power of two of the read size) is searched for its newline once, held
+    /// in about its own size, and the memory is given back after it.
+    #[test]
+    fn a_long_line_is_scanned_once_and_its_memory_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        let len = 9 * 1024 * 1024 + 1000;
+        let mut data = vec![b'x'; len];
+        data.push(b'\n');
+        for i in 0..20_000 {
+            data.extend_from_slice(format!("short line {i}\n").as_bytes());
+        }
+        std::fs::write(&p, &data).unwrap();
+        let (mut h, _) = Handle::open(&p, Some(0)).unwrap();
+        let mut peak = 0;
+        let mut count = 0;
+        loop {
+            peak = peak.max(h.buf.capacity());
+            match h.next_line(None) {
+                Next::Line(a, b) => {
+                    if count == 0 {
+                        assert_eq!(b - a, len);
+                    }
+                    count += 1;
+                }
+                Next::Skipped => unreachable!(),
+                Next::Empty => {
+                    if h.fill(None).unwrap() == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        assert_eq!(count, 20_001);
+        assert!(h.searched <= 2 * data.len(), "searched {} bytes of a {}-byte file", h.searched, data.len());
+        assert!(peak <= len + len / 4 + 2 * READ_CHUNK, "buffer of {peak} bytes for a {len}-byte line");
+        assert!(h.buf.capacity() <= KEEP_CAPACITY + READ_CHUNK, "kept {} bytes", h.buf.capacity());
+    }
+
+    #[test]
+    fn a_fifo_or_a_device_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("f.log");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let link = dir.path().join("z.log");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        for p in [&fifo, &link] {
+            let e = Handle::open(p, Some(0)).err().expect("refused");
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        }
+    }
+
+    /// Fluentd compares the line with its newline: `"x" * max + "\n"` is skipped, one byte less is kept.
+    #[test]
+    fn max_line_size_counts_the_newline_as_fluentd() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, b"foo\nxxxxxxxxxx\nxxxxxxxxx\nxxxxxxxx\r\nbar\n").unwrap();
+        let (mut h, _) = Handle::open(&p, Some(0)).unwrap();
+        assert_eq!(lines(&mut h, Some(10)), vec!["foo", "<skipped>", "xxxxxxxxx", "xxxxxxxx", "bar"]);
     }
 
     #[test]

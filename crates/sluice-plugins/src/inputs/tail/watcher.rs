@@ -7,7 +7,9 @@ use super::pos_file::{PosFile, PosKey, Slot};
 use super::reader::{Handle, Next};
 use super::TailStats;
 use sluice_core::event::{Event, EventTime, Events, Map, Str, Value};
-use sluice_core::plugin::{BuildCtx, EmitError, Emitter, ParseError, Parsed, Parser, PluginError};
+use sluice_core::plugin::{
+    BuildCtx, EmitError, Emitter, ParseError, Parsed, Parser, PluginError, DEFAULT_MAX_JOINED_SIZE,
+};
 use sluice_core::util::RateLimiter;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
@@ -20,9 +22,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Batches read from one file before the others get their turn.
 const MAX_BATCHES_PER_TURN: usize = 16;
+/// Bytes read from one file before the others get their turn (a long line must not hold the thread).
+const MAX_BYTES_PER_TURN: usize = 8 * 1024 * 1024;
 /// Like Ruby's Dir.glob: `*` does not match a leading dot.
 const GLOB_OPTIONS: glob::MatchOptions =
     glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
+/// How often ended warning windows are checked for suppressed counts to report.
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
@@ -41,6 +47,24 @@ pub struct Env {
 impl Env {
     fn warn_key(&self, key: &str) -> Option<u64> {
         self.warn.check(key)
+    }
+
+    /// Log the counts of rate-limited warnings whose window has ended (or all of them, at shutdown), so
+    /// that no drop goes unreported when a flood stops.
+    fn report_suppressed(&self, all: bool) {
+        let due = if all { self.warn.take_all() } else { self.warn.take_due() };
+        for (key, n) in due {
+            let (kind, path) = key.split_once(':').unwrap_or((key.as_str(), ""));
+            let what = match kind {
+                "unmatched" => "tail: line not parsed; dropped (more lines, not logged one by one)",
+                "long" => "tail: line longer than max_line_size skipped (more lines, not logged one by one)",
+                "joined" => "tail: joined record longer than max_line_size; dropped (more records, not logged one by one)",
+                "utf8" => "tail: line is not valid text; invalid bytes replaced with U+FFFD (more lines, not logged one by one)",
+                "overflow" => "tail: batch refused; will read it again (more batches, not logged one by one)",
+                _ => "tail: warnings suppressed by the rate limit",
+            };
+            tracing::warn!(path, kind, suppressed = n, "{what}");
+        }
     }
 
     /// Sleep up to `d`, waking early on shutdown.
@@ -104,7 +128,8 @@ pub struct Stream {
 
 impl Stream {
     fn new(cfg: &TailConfig, path: &str, proto: &dyn Parser) -> Stream {
-        let parser = proto.new_instance();
+        let mut parser = proto.new_instance();
+        parser.set_max_joined_size(cfg.max_line_size.unwrap_or(DEFAULT_MAX_JOINED_SIZE));
         Stream {
             path: path.to_string(),
             tag: cfg.tag_for(path),
@@ -128,29 +153,34 @@ impl Stream {
 
     /// Parse one line. Returns what happened to it, for position tracking with joining parsers.
     fn line(&mut self, env: &Env, bytes: &[u8], now: EventTime, out: &mut Events) -> LineOutcome {
-        let text = match env.cfg.encoding {
+        let (result, text) = match env.cfg.encoding {
             Encoding::Charset(charset) => {
                 let (text, had_errors) = charset.decode_without_bom_handling(bytes);
                 if had_errors {
                     self.invalid_line(env, bytes.len(), charset.name());
                 }
-                text
+                (self.parser.parse(&text), Some(text))
             }
             Encoding::Utf8 | Encoding::Binary => match std::str::from_utf8(bytes) {
-                Ok(s) => Cow::Borrowed(s),
+                Ok(s) => (self.parser.parse(s), Some(Cow::Borrowed(s))),
+                // A part of a joined record may end inside a character: the parser joins the bytes and
+                // decodes the whole record once.
+                Err(_) if self.joining => (self.parser.parse_bytes(bytes), None),
                 Err(_) => {
                     self.invalid_line(env, bytes.len(), "UTF-8");
-                    String::from_utf8_lossy(bytes)
+                    let text = String::from_utf8_lossy(bytes);
+                    (self.parser.parse(&text), Some(text))
                 }
             },
         };
-        match self.parser.parse(&text) {
+        let text = || text.clone().unwrap_or_else(|| String::from_utf8_lossy(bytes));
+        match result {
             Ok(Some(p)) => {
                 self.push(env, p, now, out);
                 while let Some(more) = self.parser.take_extra() {
                     match more {
                         Ok(p) => self.push(env, p, now, out),
-                        Err(e) => self.unmatched(env, &text, bytes.len(), e, now, out),
+                        Err(e) => self.unmatched(env, &text(), bytes.len(), e, now, out),
                     }
                 }
                 LineOutcome::Parsed
@@ -159,8 +189,18 @@ impl Stream {
                 self.held = true;
                 LineOutcome::Held
             }
+            Err(ParseError::TooLong { limit }) => {
+                // The rest of the record is still to come (and consumed by the parser): like a held line.
+                self.held = true;
+                env.stats.records_too_long.fetch_add(1, Relaxed);
+                if let Some(suppressed) = env.warn_key(&format!("joined:{}", self.path)) {
+                    tracing::warn!(path = %self.path, limit, suppressed,
+                        "tail: joined record longer than max_line_size; dropped");
+                }
+                LineOutcome::Held
+            }
             Err(e) => {
-                self.unmatched(env, &text, bytes.len(), e, now, out);
+                self.unmatched(env, &text(), bytes.len(), e, now, out);
                 LineOutcome::Unmatched
             }
         }
@@ -176,6 +216,7 @@ impl Stream {
             let reason = match e {
                 ParseError::NotMatched(_) => "pattern not matched",
                 ParseError::Time { .. } => "invalid time",
+                ParseError::TooLong { .. } => "record too long",
             };
             tracing::warn!(path = %self.path, bytes = len, suppressed, reason,
                 "tail: line not parsed; dropped (set emit_unmatched_lines true to keep it)");
@@ -276,6 +317,7 @@ fn read_handle(env: &Env, s: &mut Stream, h: &mut Handle, c: &mut Commit) -> Res
     let mut batches = 0usize;
     let mut now = EventTime::now();
     let mut any = false;
+    let mut bytes_read = 0usize;
     loop {
         match h.next_line(cfg.max_line_size) {
             Next::Line(a, b) => {
@@ -320,9 +362,16 @@ fn read_handle(env: &Env, s: &mut Stream, h: &mut Handle, c: &mut Commit) -> Res
                 if h.throttled(cfg.read_bytes_limit_per_second) {
                     break;
                 }
+                if bytes_read >= MAX_BYTES_PER_TURN {
+                    if !flush_batch(env, s, h, &mut events, c)? {
+                        return Ok(ReadOutcome::Refused);
+                    }
+                    s.last_line_at = Instant::now();
+                    return Ok(ReadOutcome::More);
+                }
                 match h.fill(cfg.read_bytes_limit_per_second) {
                     Ok(0) => break,
-                    Ok(_) => {}
+                    Ok(n) => bytes_read += n,
                     Err(e) => {
                         if let Some(suppressed) = env.warn_key(&format!("read:{}", s.path)) {
                             tracing::warn!(path = %s.path, error = %e, suppressed, "tail: read failed");
@@ -384,6 +433,8 @@ pub struct Worker {
     started: bool,
     refresh_requested: bool,
     last_refresh: Instant,
+    /// Matched paths that are not regular files, warned about once.
+    special_warned: HashSet<String>,
 }
 
 fn has_glob(p: &str) -> bool {
@@ -413,6 +464,7 @@ impl Worker {
             started: false,
             refresh_requested: false,
             last_refresh: Instant::now(),
+            special_warned: HashSet::new(),
         }
     }
 
@@ -430,6 +482,7 @@ impl Worker {
             Instant::now()
         };
         let mut next_compaction = cfg.pos_file_compaction_interval.map(|d| Instant::now() + d);
+        let mut next_report = Instant::now() + REPORT_INTERVAL;
         let result = loop {
             if self.env.ctx.shutdown.is_triggered() {
                 break Ok(());
@@ -455,6 +508,10 @@ impl Worker {
                 let _ = self.finish_all();
                 break Ok(());
             }
+            if Instant::now() >= next_report {
+                self.env.report_suppressed(false);
+                next_report = Instant::now() + REPORT_INTERVAL;
+            }
             if !busy && self.env.sleep(cfg.stat_interval).is_err() {
                 break Ok(());
             }
@@ -463,6 +520,7 @@ impl Worker {
         if !cfg.exit_on_eof {
             let _ = self.flush_parsers();
         }
+        self.env.report_suppressed(true);
         result
     }
 
@@ -513,7 +571,7 @@ impl Worker {
     }
 
     /// The files the `path` patterns match now.
-    fn expand(&self) -> Vec<String> {
+    fn expand(&mut self) -> Vec<String> {
         let cfg = &self.env.cfg;
         let mut out = Vec::new();
         let mut seen = HashSet::new();
@@ -534,6 +592,14 @@ impl Worker {
                 match std::fs::metadata(&p) {
                     Ok(m) => {
                         if m.is_dir() {
+                            continue;
+                        }
+                        if !m.is_file() {
+                            // A FIFO would block the reader, a device (a symlink to /dev/zero) never ends.
+                            if self.special_warned.insert(p.clone()) {
+                                self.env.stats.special_files_skipped.fetch_add(1, Relaxed);
+                                tracing::warn!(path = %p, "tail: not a regular file (FIFO, socket or device); not followed");
+                            }
                             continue;
                         }
                         if let Some(limit) = cfg.limit_recently_modified {

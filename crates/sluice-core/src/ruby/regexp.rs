@@ -6,7 +6,7 @@
 //! boundaries, the `m` flag means "dot matches newline", `\d \w \s \h` are ASCII-only, `\Z`, `\e`, `\/`,
 //! `{,n}` and a `{` that is not a quantifier mean what Ruby says. Named groups are renamed internally
 //! (`g0`, `g1`, ...) so that names Rust rejects, or names used twice, still work.
-use sluice_core::event::{Map, Str, Value};
+use crate::event::{Map, Str, Value};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

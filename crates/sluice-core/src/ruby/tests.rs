@@ -318,3 +318,20 @@ fn interpolated_templates() {
     let p = Program::parse_interpolated("#{tag_parts[0]}/#{record['code']}/x", NAMES).unwrap();
     assert_eq!(p.eval(&rec()).unwrap(), RValue::str("app/404/x"));
 }
+
+/// The examples of docs/plugins/record_transformer.md.
+#[test]
+fn documented_record_transformer_examples() {
+    let mut r = rec();
+    r.record.insert("level", Value::from("WARN"));
+    r.record.insert("status", Value::from("503"));
+    r.record.insert("email", Value::from("ann@example.com"));
+    let run = |code: &str| Program::parse(code, NAMES).unwrap().eval(&r).unwrap();
+    assert_eq!(run(r#"record["level"].to_s.downcase"#), RValue::str("warn"));
+    assert_eq!(run(r#"record["status"].to_i >= 500"#), RValue::Bool(true));
+    assert_eq!(run(r#"record.dig("kubernetes", "namespace") || "default""#), RValue::str("prod"));
+    assert_eq!(run(r#"/(?<u>\w+)@/ =~ record["email"].to_s ? u : "anonymous""#), RValue::str("ann"));
+    assert_eq!(run(r#"/(?<u>\w+)@/ =~ record["nope"].to_s ? u : "anonymous""#), RValue::str("anonymous"));
+    let p = Program::parse_interpolated(r#"#{tag_parts[1]}-#{record["env"] || "dev"}"#, NAMES).unwrap();
+    assert_eq!(p.eval(&r).unwrap(), RValue::str("web-dev"));
+}

@@ -3,6 +3,7 @@ pub mod grep;
 pub mod kubernetes_metadata;
 pub mod parser;
 pub mod record_transformer;
+mod record_transformer_ruby;
 
 use sluice_core::plugin::Registry;
 

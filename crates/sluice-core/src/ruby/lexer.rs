@@ -115,6 +115,9 @@ pub fn lex(src: &str) -> Result<Vec<Tok>, SyntaxError> {
                 let rest = &src[i..];
                 let Some(p) = PUNCTS.iter().find(|p| rest.starts_with(**p)) else {
                     let ch = rest.chars().next().unwrap_or('?');
+                    if ch == '`' {
+                        return Err(SyntaxError::new("backticks (`command`)"));
+                    }
                     return Err(SyntaxError::new(format!("the character {ch:?}")));
                 };
                 out.push(Tok::Punct(p));

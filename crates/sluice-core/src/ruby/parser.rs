@@ -98,11 +98,25 @@ struct Parser<'n> {
 
 fn show(t: &Tok) -> String {
     match t {
+        Tok::Punct("@") => "'@' (instance variables)".into(),
+        Tok::Punct("$") => "'$' (global variables)".into(),
         Tok::Punct(p) => format!("'{p}'"),
         Tok::Ident(w) | Tok::Const(w) => format!("'{w}'"),
         Tok::Newline => "a line break".into(),
-        other => format!("{other:?}"),
+        Tok::Int(i) => format!("the number {i}"),
+        Tok::Float(f) => format!("the number {f}"),
+        Tok::DStr(_) | Tok::SStr(_) => "a string".into(),
+        Tok::Sym(s) => format!(":{s}"),
+        Tok::Regex(r, f) => format!("/{r}/{f}"),
     }
+}
+
+/// Whether a token can start an operand (for "arguments without parentheses").
+fn starts_operand(t: Option<&Tok>) -> bool {
+    matches!(
+        t,
+        Some(Tok::Int(_) | Tok::Float(_) | Tok::DStr(_) | Tok::SStr(_) | Tok::Sym(_) | Tok::Regex(..) | Tok::Const(_))
+    ) || matches!(t, Some(Tok::Ident(w)) if !is_keyword(w))
 }
 
 impl Parser<'_> {
@@ -437,7 +451,13 @@ impl Parser<'_> {
                 }
             }
         }
-        let args = if self.eat_punct("(") { self.list(")")? } else { Vec::new() };
+        let args = if self.eat_punct("(") {
+            self.list(")")?
+        } else if starts_operand(self.peek()) {
+            return Err(SyntaxError::new(format!("method arguments without parentheses (write {name}(...))")));
+        } else {
+            Vec::new()
+        };
         let block = if self.is_punct("{") {
             if name != "fetch" {
                 return Err(SyntaxError::new(format!("a block given to '{name}'")));
@@ -542,7 +562,7 @@ impl Parser<'_> {
                 "false" => Expr::Bool(false),
                 "if" => self.if_expr(false)?,
                 "unless" => self.if_expr(true)?,
-                k if is_keyword(k) => return Err(SyntaxError::new(format!("the keyword '{k}'"))),
+                k if is_keyword(k) => return Err(SyntaxError::new(format!("'{k}'"))),
                 _ => {
                     if self.is_punct("(") {
                         return Err(SyntaxError::new(format!("the function call {w}(...)")));
@@ -550,7 +570,7 @@ impl Parser<'_> {
                     self.var(w)?
                 }
             },
-            Tok::Punct(p) => return Err(SyntaxError::new(format!("the token '{p}'"))),
+            t @ Tok::Punct(_) => return Err(SyntaxError::new(format!("the token {}", show(&t)))),
             Tok::Newline => return Err(SyntaxError::unclosed("an expression: an operand is missing")),
         })
     }

@@ -278,17 +278,18 @@ fn runtime_errors_are_ruby_errors() {
 fn constructs_outside_the_subset_are_named() {
     for (code, what) in [
         ("File.read('/etc/passwd')", "File.read"),
-        ("`id`", "'`'"),
-        ("system('id')", "keyword 'system'"),
+        ("`id`", "backticks"),
+        ("system('id')", "'system'"),
         ("Kernel.exit", "constant Kernel"),
         ("record['a'].map { |x| x }", "method 'map'"),
         ("record.fetch('a') { |k| k }", "block parameters"),
         ("1 * 2", "operator '*'"),
         ("foo", "name 'foo'"),
-        ("@x", "token '@'"),
-        ("$stdout", "token '$'"),
+        ("@x", "instance variables"),
+        ("$stdout", "global variables"),
+        ("record['a'].include? 'x'", "without parentheses"),
         ("%w[a b]", "%-literals"),
-        ("while true do end", "keyword 'while'"),
+        ("while true do end", "'while'"),
         ("tag = 'x'", "assigning to 'tag'"),
     ] {
         let e = syntax_err(code);

@@ -5,6 +5,7 @@
 //! * [`pattern`]: Fluentd tag patterns (`*`, `**`, `{a,b}`).
 //! * [`accessor`]: record accessor syntax (`$.a.b`, `$['a'][0]`).
 //! * [`timefmt`]: Ruby-compatible strptime/strftime.
+//! * [`ruby`]: Ruby regexps and string conversions (and the embedded Ruby subset Fluentd configurations use).
 //! * [`plugin`]: the input, filter, output, parser and formatter interfaces and the plugin registry.
 //! * [`router`]: Fluentd's routing (filters top to bottom, first `<match>` wins, labels).
 //! * [`buffer`]: the buffered output engine (chunks, flushing, retries, secondary).
@@ -18,5 +19,6 @@ pub mod metrics;
 pub mod pattern;
 pub mod plugin;
 pub mod router;
+pub mod ruby;
 pub mod timefmt;
 pub mod util;

@@ -443,6 +443,23 @@ fn fluent_s_evaluates_env_and_escapes_like_a_double_quoted_string() {
 }
 
 #[test]
+fn fluent_s_use_nil_and_use_default_leave_the_parameter_unset() {
+    std::env::remove_var("SLUICE_YAML_TEST_UNSET2");
+    let root = yaml_tree(
+        r##"config:
+  - match:
+      $type: stdout
+      a: !fluent/s "#{ENV['SLUICE_YAML_TEST_UNSET2'] || use_default}"
+      b: !fluent/s "/x/#{use_nil}"
+      c: !fluent/s "#{ENV['SLUICE_YAML_TEST_UNSET2'] || 'set'}"
+"##,
+    );
+    let m = &root.children[0];
+    assert!(!m.has("a") && !m.has("b"), "{:?}", m.attrs);
+    assert_eq!(m.get("c"), Some("set"));
+}
+
+#[test]
 fn bad_yaml_names_file_line_and_column() {
     let e = yaml_err("config:\n  - match:\n      $type: stdout\n     path: [unclosed\n");
     let s = e.to_string();

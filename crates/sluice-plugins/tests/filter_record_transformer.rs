@@ -83,7 +83,8 @@ fn placeholders_expand_into_strings() {
         "msg" => "hello from web",
         "nested" => "deep",
         "single" => "deep",
-        "num" => "7",
+        // auto_typecast is true by default (Fluentd v1): a lone placeholder keeps the value's type.
+        "num" => 7i64,
         "missing" => "<>",
         "at" => local_time(1_700_000_000).as_str(),
         "app_seen" => "yes",
@@ -128,7 +129,7 @@ fn auto_typecast_and_json_values() {
 
 #[test]
 fn without_typecast_values_are_strings() {
-    let body = "  <record>\n    num ${record[\"n\"]}\n    f ${record[\"f\"]}\n    b ${record[\"b\"]}\n  </record>";
+    let body = "  auto_typecast false\n  <record>\n    num ${record[\"n\"]}\n    f ${record[\"f\"]}\n    b ${record[\"b\"]}\n  </record>";
     let got = records("strings", body, "t", vec![record! {"n" => 42i64, "f" => 0.5f64, "b" => true}]);
     assert_eq!(
         got,
@@ -182,7 +183,7 @@ fn renew_time_key_sets_the_time_and_bad_values_go_to_error() {
         vec![ev(record! {"epoch" => "1700000000.25"}), ev(record! {"other" => 1i64}), ev(record! {"epoch" => "x"})],
     );
     let times: Vec<EventTime> = ok.iter().map(|e| e.time).collect();
-    // "x".to_r is 0 in Ruby; a missing key expands to "" (also 0).
+    // "x".to_r is 0 in Ruby; a missing key gives nil (also 0).
     assert_eq!(times, vec![EventTime::new(1_700_000_000, 250_000_000), EventTime::new(0, 0), EventTime::new(0, 0)]);
     assert!(err.is_empty());
 
@@ -207,8 +208,15 @@ fn renew_time_key_sets_the_time_and_bad_values_go_to_error() {
 
 #[test]
 fn configuration_errors_name_the_line() {
-    let e = config_error("  enable_ruby true\n  <record>\n    a ${record['x'].upcase}\n  </record>");
-    assert!(e.contains("rt.conf:3") && e.contains("enable_ruby"), "{e}");
+    // Ruby outside sluice's subset: the line of the value, the whole expression, the missing construct.
+    let e = config_error(
+        "  enable_ruby true\n  <record>\n    ok ${record['x'].upcase}\n    a ${File.read('/etc/passwd')}\n  </record>",
+    );
+    assert!(e.contains("rt.conf:6") && e.contains("'${File.read('/etc/passwd')}'") && e.contains("File.read"), "{e}");
+    let e = config_error("  enable_ruby true\n  <record>\n    a x-${record['x'].map { |v| v }}\n  </record>");
+    assert!(e.contains("rt.conf:5") && e.contains("method 'map'"), "{e}");
+    let e = config_error("  enable_ruby true\n  <record>\n    a ${unknown_name}\n  </record>");
+    assert!(e.contains("rt.conf:5") && e.contains("name 'unknown_name'"), "{e}");
     let e = config_error("  keep_keys a,b");
     assert!(e.contains("rt.conf:3") && e.contains("renew_record"), "{e}");
     let e = config_error("  remove_keys $.a[x");
@@ -229,9 +237,89 @@ fn empty_and_odd_records() {
     assert_eq!(
         got,
         vec![
-            record! {"t" => "x", "v" => ""},
-            record! {"v" => "caf\u{fffd}", "t" => "x"},
-            record! {"v" => "", "t" => "x"},
+            // A lone placeholder keeps what it refers to; a missing key is null.
+            record! {"t" => "x", "v" => Value::Null},
+            record! {"v" => Value::Bytes(b"caf\xff".to_vec()), "t" => "x"},
+            record! {"v" => Value::Null, "t" => "x"},
         ]
     );
+}
+
+/// Fluentd's RubyPlaceholderExpander: the values below are what Ruby computes for the same expressions.
+#[test]
+fn enable_ruby_evaluates_expressions() {
+    let body = r##"  enable_ruby true
+  <record>
+    level ${record["level"].downcase}
+    code_copy ${record["code"]}
+    missing ${record["nope"]}
+    is_error ${record["code"] >= 400}
+    app ${tag_parts[1]}
+    prefix ${tag_prefix[1]}
+    suffix ${tag_suffix[-1]}
+    host ${hostname}
+    ts ${time.to_i}
+    iso ${time.utc.iso8601(3)}
+    text ${tag}:${record["msg"].gsub(/\d+/, "N")}/${record["msg"].length}
+    ns ${record.dig("kubernetes", "namespace_name") || "default"}
+    who ${/(?<u>\w+)@(?<d>[\w.]+)/ =~ record["email"] ? "#{u}/#{d}" : "none"}
+    ${tag_parts[0]}_key ${record["code"].to_s + "!"}
+    info {"t":"${tag}","code":"${record['code']}","list":["${tag_parts.last}",1]}
+  </record>"##;
+    let got = records(
+        "ruby",
+        body,
+        "app.web.prod",
+        vec![record! {"level" => "WARN", "code" => 404i64, "msg" => "took 15 ms", "email" => "ann@example.com"}],
+    );
+    let mut info = Map::new();
+    info.insert("t", Value::from("app.web.prod"));
+    info.insert("code", Value::Int(404));
+    info.insert("list", Value::Array(vec![Value::from("prod"), Value::Int(1)]));
+    let want = record! {
+        "level" => "warn",
+        "code" => 404i64,
+        "msg" => "took 15 ms",
+        "email" => "ann@example.com",
+        "code_copy" => 404i64,
+        "missing" => Value::Null,
+        "is_error" => true,
+        "app" => "web",
+        "prefix" => "app.web",
+        "suffix" => "prod",
+        "host" => sluice_core::util::hostname().as_str(),
+        "ts" => 1_700_000_000i64,
+        "iso" => "2023-11-14T22:13:20.000Z",
+        "text" => "app.web.prod:took N ms/10",
+        "ns" => "default",
+        "who" => "ann/example.com",
+        "app_key" => "404!",
+        "info" => Value::Map(info),
+    };
+    assert_eq!(got, vec![want]);
+}
+
+#[test]
+fn enable_ruby_without_typecast_gives_strings() {
+    let body = "  enable_ruby true\n  auto_typecast false\n  <record>\n    c ${record[\"code\"]}\n    m ${record[\"nope\"]}\n  </record>";
+    let got = records("ruby-str", body, "t", vec![record! {"code" => 7i64}]);
+    assert_eq!(got, vec![record! {"code" => 7i64, "c" => "7", "m" => ""}]);
+}
+
+/// An expression that raises (a method called on nil) sends that record, unchanged, to @ERROR; the others pass.
+#[test]
+fn enable_ruby_runtime_errors_go_to_error_label() {
+    let body = "  enable_ruby true\n  <record>\n    lvl ${record[\"level\"].downcase}\n  </record>";
+    let ev = |r: Map| Event::new(EventTime::new(5, 0), r);
+    let (ok, err) = run(
+        "ruby-err",
+        body,
+        "t",
+        vec![ev(record! {"level" => "INFO"}), ev(record! {"other" => 1i64}), ev(record! {"level" => "E"})],
+    );
+    assert_eq!(
+        ok.into_iter().map(|e| e.record).collect::<Vec<_>>(),
+        vec![record! {"level" => "INFO", "lvl" => "info"}, record! {"level" => "E", "lvl" => "e"}]
+    );
+    assert_eq!(err, vec![ev(record! {"other" => 1i64})]);
 }

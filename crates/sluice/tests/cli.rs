@@ -53,6 +53,36 @@ fn dry_run_reports_every_error_with_file_and_line() {
     assert!(err.contains("hint:"), "{err}");
 }
 
+/// Embedded Ruby as the fluentd-kubernetes-daemonset configurations write it passes; Ruby outside sluice's
+/// subset is reported at its line, quoting the expression.
+#[test]
+fn dry_run_evaluates_embedded_ruby_and_reports_what_it_cannot() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write_conf(&dir, "extra.conf", "<match extra.**>\n  @type null\n</match>\n");
+    let conf = write_conf(
+        &dir,
+        "ruby.conf",
+        "@include \"#{ENV['SLUICE_CLI_T_UNSET'] || 'extra'}.conf\"\n\
+         <source>\n  @type sample\n  tag \"#{ENV['SLUICE_CLI_T_UNSET'] || 'kubernetes.demo'}\"\n\
+         \x20 rate \"#{ENV.fetch('SLUICE_CLI_T_UNSET', '1').to_i > 0 ? '2' : '1'}\"\n\
+         \x20 @log_level \"#{ENV['SLUICE_CLI_T_UNSET'] || use_default}\"\n</source>\n\
+         <match \"kubernetes.#{ENV['SLUICE_CLI_T_UNSET'] || 'demo'}\">\n  @type stdout\n</match>\n",
+    );
+    let out = sluice().arg("-c").arg(&conf).arg("--dry-run").env_remove("SLUICE_CLI_T_UNSET").output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let conf = write_conf(
+        &dir,
+        "bad_ruby.conf",
+        "<source>\n  @type sample\n  tag \"#{File.read('/etc/hostname').strip}\"\n</source>\n",
+    );
+    let out = sluice().arg("-c").arg(&conf).arg("--dry-run").output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:3:", conf.display())), "{err}");
+    assert!(err.contains("'#{File.read('/etc/hostname').strip}'") && err.contains("File.read"), "{err}");
+}
+
 #[test]
 fn syntax_error_names_the_line() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -3,10 +3,12 @@
 //! It follows Fluentd's own parser: `#` starts a comment at the start of a line or after whitespace;
 //! values are non-quoted (to the end of the line), single-quoted, double-quoted (with escapes and
 //! `#{...}`), or JSON arrays/hashes that may span lines; `@include` pulls other files (or a glob of
-//! them, relative to the including file) into the current section. Only the embedded Ruby that
-//! configurations really use is evaluated (`ENV[...]`, `ENV.fetch`, `Socket.gethostname`); anything
-//! else is an error naming the line, never silently kept as text.
+//! them, relative to the including file) into the current section. Embedded Ruby (`"#{...}"`) is
+//! evaluated by the core's Ruby subset ([`crate::ruby`]); code outside it is an error naming the line
+//! and the missing construct, never silently kept as text. `use_nil` / `use_default` leave the whole
+//! parameter unset, so the plugin uses its default.
 use super::{ConfigError, Element, Location};
+use crate::ruby::RValue;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,7 +28,8 @@ pub fn parse_file(path: &Path) -> Result<Element, ConfigError> {
 
 /// The inside of a double-quoted string (escapes and `"#{...}"`), for front ends that get the text
 /// without its quotes (YAML's `!fluent/s`), so both syntaxes evaluate strings the same way.
-pub(crate) fn eval_double_quoted(body: &str, loc: &Location) -> Result<String, ConfigError> {
+/// `None` when the string used `use_nil` / `use_default`: the parameter is left unset.
+pub(crate) fn eval_double_quoted(body: &str, loc: &Location) -> Result<Option<String>, ConfigError> {
     let text = format!("{body}\"");
     let mut p = Scanner {
         src: text.as_bytes(),
@@ -36,12 +39,13 @@ pub(crate) fn eval_double_quoted(body: &str, loc: &Location) -> Result<String, C
         file: loc.file.clone(),
         path: PathBuf::from(&*loc.file),
         depth: 0,
+        special: false,
     };
     let out = p.double_quoted()?;
     if p.pos != text.len() {
         return Err(ConfigError::at(&p.loc(), "a '\"' ends the string early").with_hint("escape it as \\\""));
     }
-    Ok(out)
+    Ok((!p.special).then_some(out))
 }
 
 fn read(path: &Path, from: Option<&Location>) -> Result<String, ConfigError> {
@@ -58,6 +62,7 @@ fn parse_into(text: &str, file: &Path, into: &mut Element, depth: usize) -> Resu
         file: Arc::from(file.to_string_lossy().as_ref()),
         path: file.to_path_buf(),
         depth,
+        special: false,
     };
     p.body(into, None)
 }
@@ -70,6 +75,8 @@ struct Scanner<'a> {
     file: Arc<str>,
     path: PathBuf,
     depth: usize,
+    /// Set when a double-quoted value used Fluentd's `use_nil` / `use_default`.
+    special: bool,
 }
 
 impl Scanner<'_> {
@@ -216,6 +223,7 @@ impl Scanner<'_> {
         }
         self.pos += 1;
         self.end_of_line(&format!("<{name}{}>", sp(&arg)))?;
+        let arg = section_arg(arg, &loc)?;
         let mut child = Element::new(name, arg, loc.clone());
         self.body(&mut child, Some(&loc))?;
         parent.children.push(child);
@@ -236,6 +244,7 @@ impl Scanner<'_> {
             _ => self.take_while(|c| !c.is_ascii_whitespace()).to_string(),
         };
         self.skip_blanks();
+        self.special = false;
         let value = match self.peek() {
             None | Some(b'\n' | b'#') => String::new(),
             Some(b'\r') => String::new(),
@@ -245,7 +254,10 @@ impl Scanner<'_> {
         if key == "@include" || key == "include" {
             return self.include(&value, elem, &loc);
         }
-        elem.set(key, value, loc);
+        // `use_nil` / `use_default`: as if the parameter were not written.
+        if !std::mem::take(&mut self.special) {
+            elem.set(key, value, loc);
+        }
         Ok(())
     }
 
@@ -337,7 +349,10 @@ impl Scanner<'_> {
                     let loc = self.loc();
                     self.pos += 2;
                     let code = self.embedded_code(&loc)?;
-                    out.push_str(&eval_embedded(&code).map_err(|m| ConfigError::at(&(loc), m))?);
+                    match crate::ruby::eval_config_code(&code).map_err(|m| ruby_error(&loc, m))? {
+                        RValue::UseNil | RValue::UseDefault => self.special = true,
+                        v => v.write_to_s(&mut out),
+                    }
                 }
                 _ => {
                     self.advance_char(ch);
@@ -427,7 +442,13 @@ impl Scanner<'_> {
                         let loc = self.loc();
                         self.pos += 2;
                         let code = self.embedded_code(&loc)?;
-                        let v = eval_embedded(&code).map_err(|m| ConfigError::at(&(loc), m))?;
+                        let v = match crate::ruby::eval_config_code(&code).map_err(|m| ruby_error(&loc, m))? {
+                            RValue::UseNil | RValue::UseDefault => {
+                                return Err(ConfigError::at(&loc, "use_nil / use_default inside a JSON value")
+                                    .with_hint("use them in a double-quoted parameter value"));
+                            }
+                            v => v.to_s(),
+                        };
                         // The value lands inside a JSON string: escape it as one.
                         let quoted = serde_json::to_string(&v).unwrap_or_default();
                         buf.push_str(&quoted[1..quoted.len() - 1]);
@@ -503,99 +524,21 @@ fn sp(arg: &str) -> String {
     }
 }
 
-/// Evaluate the small part of Ruby that Fluentd configurations use inside `"#{...}"`.
-fn eval_embedded(code: &str) -> Result<String, String> {
-    let code = code.trim();
-    // `A || B`: the first that is set.
-    if let Some((a, b)) = split_or(code) {
-        return match eval_term(a)? {
-            Some(v) => Ok(v),
-            None => eval_embedded(b),
-        };
+/// Fluentd reads a quoted section argument as a string literal: `<match "app.#{ENV['APP']}.**">`.
+fn section_arg(raw: String, loc: &Location) -> Result<String, ConfigError> {
+    let quoted = |q: char| raw.len() >= 2 && raw.starts_with(q) && raw.ends_with(q);
+    if quoted('"') {
+        return eval_double_quoted(&raw[1..raw.len() - 1], loc)?
+            .ok_or_else(|| ConfigError::at(loc, "use_nil / use_default cannot stand in a section argument"));
     }
-    eval_term(code).map(Option::unwrap_or_default)
+    if quoted('\'') {
+        return Ok(raw[1..raw.len() - 1].replace("\\'", "'").replace("\\\\", "\\"));
+    }
+    Ok(raw)
 }
 
-fn split_or(code: &str) -> Option<(&str, &str)> {
-    let mut quote = None;
-    let b = code.as_bytes();
-    for i in 0..b.len() {
-        match (quote, b[i]) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, b'\'' | b'"') => quote = Some(b[i]),
-            (None, b'|') if b.get(i + 1) == Some(&b'|') => return Some((&code[..i], &code[i + 2..])),
-            _ => {}
-        }
-    }
-    None
-}
-
-/// One term: `Some(value)`, or `None` for Ruby's nil (an unset variable).
-fn eval_term(code: &str) -> Result<Option<String>, String> {
-    let code = code.trim();
-    let unsupported = || {
-        format!(
-            "embedded Ruby '#{{{code}}}' is not supported: sluice evaluates only ENV['NAME'], \
-             ENV.fetch('NAME', 'default'), Socket.gethostname, hostname and string literals"
-        )
-    };
-    if let Some(s) = ruby_string(code) {
-        return Ok(Some(s));
-    }
-    if code == "Socket.gethostname" || code == "hostname" {
-        return Ok(Some(crate::util::hostname()));
-    }
-    if code == "worker_id" {
-        return Ok(Some("0".into()));
-    }
-    if let Some(inner) = code.strip_prefix("ENV[").and_then(|r| r.strip_suffix(']')) {
-        let name = ruby_string(inner.trim()).ok_or_else(unsupported)?;
-        return Ok(std::env::var(&name).ok());
-    }
-    if let Some(inner) = code.strip_prefix("ENV.fetch(").and_then(|r| r.strip_suffix(')')) {
-        let args = split_args(inner);
-        let name = args.first().and_then(|a| ruby_string(a)).ok_or_else(unsupported)?;
-        return match (std::env::var(&name).ok(), args.get(1)) {
-            (Some(v), _) => Ok(Some(v)),
-            (None, Some(d)) => Ok(Some(ruby_string(d).ok_or_else(unsupported)?)),
-            (None, None) => Err(format!("environment variable {name} is not set (ENV.fetch without a default)")),
-        };
-    }
-    Err(unsupported())
-}
-
-fn split_args(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut quote = None;
-    let mut start = 0;
-    for (i, c) in s.bytes().enumerate() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, b'\'' | b'"') => quote = Some(c),
-            (None, b',') => {
-                out.push(s[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(s[start..].trim());
-    out
-}
-
-fn ruby_string(s: &str) -> Option<String> {
-    let s = s.trim();
-    let q = *s.as_bytes().first()?;
-    if !(q == b'\'' || q == b'"') || s.len() < 2 || s.as_bytes()[s.len() - 1] != q {
-        return None;
-    }
-    let inner = &s[1..s.len() - 1];
-    if inner.contains(q as char) && !inner.contains('\\') {
-        return None;
-    }
-    Some(inner.replace(&format!("\\{}", q as char), &(q as char).to_string()))
+fn ruby_error(loc: &Location, message: String) -> ConfigError {
+    ConfigError::at(loc, message).with_hint("see \"Embedded Ruby\" in docs/config.md for what sluice evaluates")
 }
 
 #[cfg(test)]
@@ -679,6 +622,37 @@ mod tests {
         assert!(s.contains("t.conf:3") && s.contains("not supported"), "{s}");
         let e = parse("<a>\n x \"#{ENV.fetch('SLUICE_SURELY_UNSET_VAR')}\"\n</a>").unwrap_err();
         assert!(e.to_string().contains("SLUICE_SURELY_UNSET_VAR"), "{e}");
+    }
+
+    #[test]
+    fn embedded_ruby_subset_in_values_and_section_arguments() {
+        std::env::set_var("SLUICE_PARSER_T_REGION", "eu-west-1");
+        std::env::remove_var("SLUICE_PARSER_T_UNSET");
+        let root = parse(
+            "<match \"app.#{ENV['SLUICE_PARSER_T_REGION'].split('-').first}.**\">\n              a \"#{ENV.fetch('SLUICE_PARSER_T_UNSET') { 'blk' }}\"\n              b \"#{ENV['SLUICE_PARSER_T_UNSET'] ? 'set' : 'unset'}\"\n              c \"#{File.join('/var/log', ENV['SLUICE_PARSER_T_REGION'].upcase)}\"\n              d \"#{ENV['SLUICE_PARSER_T_UNSET'] || use_default}\"\n              e \"prefix-#{use_nil}\"\n              f \"#{ENV['SLUICE_PARSER_T_REGION'] || use_nil}\"\n              g \"#{if ENV['SLUICE_PARSER_T_REGION'] =~ /^eu/ then 'EU' else 'other' end}\"\n\
+             </match>\n",
+        )
+        .unwrap();
+        let m = &root.children[0];
+        assert_eq!(m.arg, "app.eu.**");
+        assert_eq!(v(m, "a"), "blk");
+        assert_eq!(v(m, "b"), "unset");
+        assert_eq!(v(m, "c"), "/var/log/EU-WEST-1");
+        // use_default / use_nil: the parameter is not set at all, so the plugin takes its default.
+        assert!(!m.has("d") && !m.has("e"), "{:?}", m.attrs);
+        assert_eq!(v(m, "f"), "eu-west-1");
+        assert_eq!(v(m, "g"), "EU");
+        assert!(m.unused_attrs().iter().all(|(_, a)| a.key != "d" && a.key != "e"));
+    }
+
+    #[test]
+    fn unsupported_ruby_quotes_the_expression_and_names_the_construct() {
+        let e = parse("<a>\n x 1\n y \"#{`id`}\"\n</a>").unwrap_err().to_string();
+        assert!(e.starts_with("t.conf:3:") && e.contains("'#{`id`}'") && e.contains("backticks"), "{e}");
+        let e = parse("<a>\n y \"#{[1].map { |x| x }}\"\n</a>").unwrap_err().to_string();
+        assert!(e.starts_with("t.conf:2:") && e.contains("method 'map'"), "{e}");
+        let e = parse("<a>\n y \"#{nil.downcase}\"\n</a>").unwrap_err().to_string();
+        assert!(e.starts_with("t.conf:2:") && e.contains("undefined method 'downcase' for nil"), "{e}");
     }
 
     #[test]

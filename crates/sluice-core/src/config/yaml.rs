@@ -367,6 +367,12 @@ fn member(el: &mut Element, e: Entry) -> Result<(), ConfigError> {
                 el.children.push(section(&e.key, &loc, item, Some("$arg"))?);
             }
         }
+        // `use_nil` / `use_default` in a `!fluent/s` string: as if the parameter were not written.
+        Kind::Scalar { text, .. } if value.tag_is("!fluent/s") => {
+            if let Some(v) = parser::eval_double_quoted(text, &value.loc)? {
+                el.set(e.key, v, e.loc);
+            }
+        }
         _ => el.set(e.key, value_text(&value)?, e.loc),
     }
     Ok(())
@@ -388,7 +394,8 @@ fn arg_text(n: &Node, sep: &str) -> Result<String, ConfigError> {
 /// The text a parameter gets: what Fluentd's plugins would see for this YAML value.
 fn value_text(n: &Node) -> Result<String, ConfigError> {
     match (n.tag.as_deref(), &n.kind) {
-        (Some("!fluent/s"), Kind::Scalar { text, .. }) => parser::eval_double_quoted(text, &n.loc),
+        (Some("!fluent/s"), Kind::Scalar { text, .. }) => parser::eval_double_quoted(text, &n.loc)?
+            .ok_or_else(|| n.err("use_nil / use_default can only be the value of a parameter")),
         (Some("!fluent/s"), _) => {
             Err(n.err("!fluent/s applies to a string").with_hint("write `!fluent/s \"text with #{ENV['NAME']}\"`"))
         }

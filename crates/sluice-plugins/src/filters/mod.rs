@@ -5,6 +5,7 @@ pub mod kubernetes_metadata;
 pub mod parser;
 pub mod record_transformer;
 pub mod stdout;
+mod record_transformer_ruby;
 
 use sluice_core::plugin::Registry;
 

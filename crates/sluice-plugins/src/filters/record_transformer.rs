@@ -3,8 +3,10 @@
 //! Templates are compiled once at build time into literal text and placeholders (`${tag}`,
 //! `${tag_parts[N]}`, `${tag_prefix[N]}`, `${tag_suffix[N]}`, `${hostname}`, `${time}`,
 //! `${record["k"]}`, also nested `${record["a"]["b"]}`), so an event costs no template parsing.
-//! Placeholders refer to the record as it arrived, as in Fluentd. `enable_ruby` (embedded Ruby) is not
-//! supported and is a configuration error.
+//! Placeholders refer to the record as it arrived, as in Fluentd. With `auto_typecast` (default true, as in
+//! Fluentd v1) a value that is exactly one placeholder keeps the type of what it refers to. `enable_ruby true`
+//! evaluates `${...}` as Ruby (sluice's subset): see `record_transformer_ruby`.
+use super::record_transformer_ruby as ruby;
 use sluice_core::accessor::Accessor;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Event, EventTime, Events, Map, Str, Value};
@@ -41,6 +43,8 @@ enum Tmpl {
 
 pub struct RecordTransformer {
     map: Vec<(Vec<Part>, Tmpl)>,
+    /// `enable_ruby true`: the `<record>` entries as Ruby expressions (then `map` is empty).
+    ruby_map: Vec<(ruby::Expr, ruby::RTmpl)>,
     remove_keys: Vec<Accessor>,
     keep_keys: Vec<String>,
     renew_record: bool,
@@ -51,15 +55,10 @@ pub struct RecordTransformer {
 }
 
 pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError> {
-    if s.bool_or("enable_ruby", false)? {
-        return Err(s
-            .error_at("enable_ruby", "record_transformer: 'enable_ruby true' is not supported (sluice does not run embedded Ruby)")
-            .with_hint(
-                "remove enable_ruby and use the plain placeholders ${record[\"k\"]}, ${tag}, ${tag_parts[N]}, ${tag_prefix[N]}, ${tag_suffix[N]}, ${hostname}, ${time}",
-            ));
-    }
+    let enable_ruby = s.bool_or("enable_ruby", false)?;
     let renew_record = s.bool_or("renew_record", false)?;
-    let auto_typecast = s.bool_or("auto_typecast", false)?;
+    // Fluentd v1's default (v0.12's was false).
+    let auto_typecast = s.bool_or("auto_typecast", true)?;
     let renew_time_key = s.opt_str("renew_time_key");
     let keep_keys = match s.array("keep_keys")? {
         Some(k) => {
@@ -79,9 +78,23 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut map: Vec<(Vec<Part>, Tmpl)> = Vec::new();
+    let mut ruby_map: Vec<(ruby::Expr, ruby::RTmpl)> = Vec::new();
+    let mut ruby_keys: Vec<&str> = Vec::new();
     for rec in s.sections("record") {
         for a in &rec.attrs {
             a.used.set(true);
+            if enable_ruby {
+                let key = ruby::compile_key(&a.key, &a.loc)?;
+                let value = ruby::compile_value(&a.value, auto_typecast, &a.loc)?;
+                match ruby_keys.iter().position(|k| *k == a.key) {
+                    Some(i) => ruby_map[i] = (key, value),
+                    None => {
+                        ruby_keys.push(&a.key);
+                        ruby_map.push((key, value));
+                    }
+                }
+                continue;
+            }
             let key = compile_str(&a.key, &a.loc);
             let value = compile_value(&a.value, &a.loc);
             // A later <record> entry with the same key replaces the earlier one (a Ruby Hash).
@@ -96,6 +109,7 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError
         if ctx.system.hostname.is_empty() { sluice_core::util::hostname() } else { ctx.system.hostname.clone() };
     Ok(Arc::new(RecordTransformer {
         map,
+        ruby_map,
         remove_keys,
         keep_keys,
         renew_record,
@@ -141,7 +155,7 @@ fn compile_str(t: &str, loc: &sluice_core::config::Location) -> Vec<Part> {
                     tracing::warn!(
                         at = %loc,
                         placeholder = %format!("${{{name}}}"),
-                        "record_transformer: unknown placeholder found; it expands to nothing (embedded Ruby is not supported)"
+                        "record_transformer: unknown placeholder found; it expands to nothing (Ruby expressions need enable_ruby true)"
                     );
                 }
                 if !lit.is_empty() {
@@ -358,11 +372,24 @@ impl RecordTransformer {
         }
     }
 
-    fn transform(&self, c: &Ctx<'_>, ev: &mut Event, pairs: &mut Vec<(Str, Value)>) -> Result<(), String> {
+    fn transform(
+        &self,
+        c: &Ctx<'_>,
+        rb: Option<&ruby::BatchVars>,
+        ev: &mut Event,
+        pairs: &mut Vec<(Str, Value)>,
+    ) -> Result<(), String> {
         pairs.clear();
         for (k, v) in &self.map {
             let key = key_string(self.expand_str(k, c, &ev.record, ev.time, true));
             pairs.push((key, self.expand(v, c, &ev.record, ev.time)));
+        }
+        if let Some(batch) = rb {
+            // Every expression sees the record as it arrived; nothing changes if one of them raises.
+            let vars = ruby::Vars { record: &ev.record, time: ev.time, batch };
+            for (k, v) in &self.ruby_map {
+                pairs.push((ruby::expand_key(k, &vars)?, ruby::expand(v, &vars)?));
+            }
         }
         if self.renew_record {
             let mut fresh = Map::with_capacity(self.keep_keys.len() + pairs.len());
@@ -458,12 +485,14 @@ fn time_from_str(s: &str) -> EventTime {
 impl Filter for RecordTransformer {
     fn filter(&self, tag: &str, events: &mut Events, errors: &mut ErrorEvents) {
         let c = Ctx::new(tag, &self.hostname);
-        let mut pairs = Vec::with_capacity(self.map.len());
+        let rb = (!self.ruby_map.is_empty())
+            .then(|| ruby::BatchVars::new(tag, &c.parts, &c.prefix, &c.suffix, &self.hostname));
+        let mut pairs = Vec::with_capacity(self.map.len() + self.ruby_map.len());
         let mut failed: Vec<(usize, String)> = Vec::new();
         for (i, ev) in events.iter_mut().enumerate() {
-            // Only renew_time_key can fail; then the event goes to @ERROR as it arrived.
+            // A Ruby error fails before the event changes; renew_time_key fails after, so keep a copy.
             let original = self.renew_time_key.as_ref().map(|_| ev.clone());
-            if let Err(reason) = self.transform(&c, ev, &mut pairs) {
+            if let Err(reason) = self.transform(&c, rb.as_ref(), ev, &mut pairs) {
                 if let Some(orig) = original {
                     *ev = orig;
                 }
@@ -472,6 +501,16 @@ impl Filter for RecordTransformer {
         }
         if failed.is_empty() {
             return;
+        }
+        if let Some(n) = self.warn.check("failed") {
+            // The reason quotes the expression and Ruby's error, never the record.
+            tracing::warn!(
+                tag,
+                records = failed.len(),
+                reason = %failed[0].1,
+                suppressed = n,
+                "record_transformer: records sent to @ERROR"
+            );
         }
         let all = std::mem::take(events);
         let mut fi = failed.into_iter().peekable();

@@ -15,8 +15,15 @@ pub mod multi_format;
 pub mod multiline;
 pub mod none;
 pub mod regexp;
-pub mod ruby_regex;
-pub mod ruby_text;
+/// Ruby regexps live in the core (`sluice_core::ruby::regexp`) so its embedded Ruby can use them; these
+/// paths keep existing users compiling.
+pub mod ruby_regex {
+    pub use sluice_core::ruby::regexp::*;
+}
+/// Ruby's lenient string conversions, also in the core (`sluice_core::ruby::text`).
+pub mod ruby_text {
+    pub use sluice_core::ruby::text::*;
+}
 pub mod syslog;
 pub mod time;
 pub mod types;

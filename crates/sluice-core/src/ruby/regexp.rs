@@ -6,7 +6,7 @@
 //! boundaries, the `m` flag means "dot matches newline", `\d \w \s \h` are ASCII-only, `\Z`, `\e`, `\/`,
 //! `{,n}` and a `{` that is not a quantifier mean what Ruby says. Named groups are renamed internally
 //! (`g0`, `g1`, ...) so that names Rust rejects, or names used twice, still work.
-use sluice_core::event::{Map, Str, Value};
+use crate::event::{Map, Str, Value};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -172,6 +172,44 @@ impl RubyRegex {
                 true
             }
         }
+    }
+}
+
+/// Match positions for the embedded Ruby evaluator (`=~`, `sub`, `gsub`, `partition`, `[]`).
+impl RubyRegex {
+    /// The byte span of the first match at or after byte `start`. A backtracking engine that gives up
+    /// counts as no match.
+    pub fn find_at(&self, text: &str, start: usize) -> Option<(usize, usize)> {
+        if start > text.len() {
+            return None;
+        }
+        match &self.engine {
+            Engine::Fast(r) => r.find_at(text, start).map(|m| (m.start(), m.end())),
+            Engine::Fancy(r) => r.find_from_pos(text, start).ok().flatten().map(|m| (m.start(), m.end())),
+        }
+    }
+
+    /// Every group's byte span (by internal index, 0 = the whole match) of the first match at or
+    /// after byte `start`.
+    pub fn captures_at(&self, text: &str, start: usize) -> Option<Vec<Option<(usize, usize)>>> {
+        if start > text.len() {
+            return None;
+        }
+        match &self.engine {
+            Engine::Fast(r) => {
+                let c = r.captures_at(text, start)?;
+                Some(c.iter().map(|m| m.map(|m| (m.start(), m.end()))).collect())
+            }
+            Engine::Fancy(r) => {
+                let c = r.captures_from_pos(text, start).ok().flatten()?;
+                Some(c.iter().map(|m| m.map(|m| (m.start(), m.end()))).collect())
+            }
+        }
+    }
+
+    /// The internal group indexes that carry the Ruby group `name`.
+    pub fn group_indexes(&self, name: &str) -> Option<&[usize]> {
+        self.names.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
 }
 

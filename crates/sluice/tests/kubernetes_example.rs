@@ -53,3 +53,21 @@ fn demo_config_passes_dry_run() {
         .expect("run sluice");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn dry_run_names_the_unset_variable_behind_a_missing_value() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("-c")
+        .arg(repo().join("examples/kubernetes/fluent.conf"))
+        .arg("--dry-run")
+        .env("GCP_PROJECT_ID", "test-project")
+        .env("CLUSTER_NAME", "test-cluster")
+        .env("CLUSTER_LOCATION", "asia-northeast3")
+        .env_remove("SLACK_WEBHOOK_URL")
+        .output()
+        .expect("run sluice");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a Slack output without a webhook must be refused: {stderr}");
+    assert!(stderr.contains("environment variable SLACK_WEBHOOK_URL is not set"), "{stderr}");
+    assert!(stderr.contains("webhook_url"), "{stderr}");
+}

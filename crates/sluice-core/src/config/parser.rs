@@ -48,6 +48,26 @@ pub(crate) fn eval_double_quoted(body: &str, loc: &Location) -> Result<Option<St
     Ok((!p.special).then_some(out))
 }
 
+thread_local! {
+    /// `ENV[...]` references to unset variables met while parsing, for `take_unset_env_refs`.
+    static UNSET_ENV_REFS: std::cell::RefCell<Vec<(String, Location)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The environment variables that embedded Ruby found unset (`ENV['X']` gives nil, so the value is
+/// empty), with where each was used, since the last call on this thread. The engine warns about each,
+/// so "one of 'webhook_url' or 'token' is required" comes with the variable that was not set.
+pub fn take_unset_env_refs() -> Vec<(String, Location)> {
+    UNSET_ENV_REFS.with(|r| std::mem::take(&mut *r.borrow_mut()))
+}
+
+fn eval_config_code(code: &str, loc: &Location) -> Result<RValue, ConfigError> {
+    let (result, unset) = crate::ruby::eval_config_code(code);
+    if !unset.is_empty() {
+        UNSET_ENV_REFS.with(|r| r.borrow_mut().extend(unset.into_iter().map(|n| (n, loc.clone()))));
+    }
+    result.map_err(|m| ruby_error(loc, m))
+}
+
 fn read(path: &Path, from: Option<&Location>) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(from, format!("cannot read config file {}: {e}", path.display())))
@@ -349,7 +369,7 @@ impl Scanner<'_> {
                     let loc = self.loc();
                     self.pos += 2;
                     let code = self.embedded_code(&loc)?;
-                    match crate::ruby::eval_config_code(&code).map_err(|m| ruby_error(&loc, m))? {
+                    match eval_config_code(&code, &loc)? {
                         RValue::UseNil | RValue::UseDefault => self.special = true,
                         v => v.write_to_s(&mut out),
                     }
@@ -442,7 +462,7 @@ impl Scanner<'_> {
                         let loc = self.loc();
                         self.pos += 2;
                         let code = self.embedded_code(&loc)?;
-                        let v = match crate::ruby::eval_config_code(&code).map_err(|m| ruby_error(&loc, m))? {
+                        let v = match eval_config_code(&code, &loc)? {
                             RValue::UseNil | RValue::UseDefault => {
                                 return Err(ConfigError::at(&loc, "use_nil / use_default inside a JSON value")
                                     .with_hint("use them in a double-quoted parameter value"));

@@ -154,6 +154,12 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
             diag.error(err);
         }
     }
+    for (name, loc) in crate::config::parser::take_unset_env_refs() {
+        diag.warn(ConfigError::at(
+            &loc,
+            format!("environment variable {name} is not set, so ENV['{name}'] gives an empty value here"),
+        ));
+    }
     for (el, a) in root.unused_attrs() {
         diag.warn(ConfigError::at(&a.loc, format!("parameter '{}' in {} is not used", a.key, el.display_name())));
     }

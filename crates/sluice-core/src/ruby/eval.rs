@@ -220,7 +220,13 @@ impl<'c> Eval<'c> {
                 let [Arg::Val(RValue::Str(k))] = args.as_slice() else {
                     return err("ENV[] takes one string");
                 };
-                std::env::var(k).map(RValue::Str).unwrap_or(RValue::Nil)
+                match std::env::var(k) {
+                    Ok(v) => RValue::Str(v),
+                    Err(_) => {
+                        super::note_unset_env(k);
+                        RValue::Nil
+                    }
+                }
             }
             ("ENV", "key?" | "has_key?" | "include?") => {
                 let [Arg::Val(RValue::Str(k))] = args.as_slice() else {

@@ -91,12 +91,34 @@ impl Context for ConfigContext {
     }
 }
 
+thread_local! {
+    /// While configuration code runs: the environment variables `ENV[...]` found unset, so the
+    /// configuration layer can say which variable left a value empty. `None` outside configuration code
+    /// (record_transformer's runtime calls record nothing).
+    static UNSET_ENV: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+pub(crate) fn note_unset_env(name: &str) {
+    UNSET_ENV.with(|u| {
+        if let Some(names) = u.borrow_mut().as_mut() {
+            names.push(name.to_string());
+        }
+    });
+}
+
 /// Evaluate the code of one `"#{...}"` in a configuration value. The error quotes the expression
-/// and says what is missing (a construct outside the subset, or what Ruby raised).
-pub fn eval_config_code(code: &str) -> Result<RValue, String> {
+/// and says what is missing (a construct outside the subset, or what Ruby raised). The second value
+/// names the environment variables that `ENV[...]` found unset.
+pub fn eval_config_code(code: &str) -> (Result<RValue, String>, Vec<String>) {
     let quoted = format!("#{{{code}}}");
-    let prog = Program::parse(code, CONFIG_NAMES).map_err(|e| format!("embedded Ruby '{quoted}': {e}"))?;
-    prog.eval(&ConfigContext).map_err(|e| format!("embedded Ruby '{quoted}' failed: {e}"))
+    let prog = match Program::parse(code, CONFIG_NAMES) {
+        Ok(p) => p,
+        Err(e) => return (Err(format!("embedded Ruby '{quoted}': {e}")), Vec::new()),
+    };
+    UNSET_ENV.with(|u| *u.borrow_mut() = Some(Vec::new()));
+    let result = prog.eval(&ConfigContext).map_err(|e| format!("embedded Ruby '{quoted}' failed: {e}"));
+    let unset = UNSET_ENV.with(|u| u.borrow_mut().take()).unwrap_or_default();
+    (result, unset)
 }
 
 #[cfg(test)]

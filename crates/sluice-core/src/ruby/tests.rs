@@ -303,15 +303,27 @@ fn constructs_outside_the_subset_are_named() {
 
 #[test]
 fn config_code_specials_and_errors() {
-    assert_eq!(eval_config_code("use_nil"), Ok(RValue::UseNil));
-    assert_eq!(eval_config_code("ENV['SLUICE_RUBY_T_UNSET2'] || use_default"), Ok(RValue::UseDefault));
-    assert_eq!(eval_config_code("\"#{use_nil}/x\""), Ok(RValue::UseNil));
-    assert_eq!(eval_config_code("worker_id"), Ok(RValue::str("0")));
-    assert_eq!(eval_config_code("hostname"), Ok(RValue::Str(crate::util::hostname())));
-    let e = eval_config_code("record['x']").unwrap_err();
+    let eval = |code: &str| eval_config_code(code).0;
+    assert_eq!(eval("use_nil"), Ok(RValue::UseNil));
+    assert_eq!(eval("ENV['SLUICE_RUBY_T_UNSET2'] || use_default"), Ok(RValue::UseDefault));
+    assert_eq!(eval("\"#{use_nil}/x\""), Ok(RValue::UseNil));
+    assert_eq!(eval("worker_id"), Ok(RValue::str("0")));
+    assert_eq!(eval("hostname"), Ok(RValue::Str(crate::util::hostname())));
+    let e = eval("record['x']").unwrap_err();
     assert!(e.contains("'#{record['x']}'") && e.contains("name 'record'"), "{e}");
-    let e = eval_config_code("ENV.fetch('SLUICE_RUBY_T_UNSET3')").unwrap_err();
+    let e = eval("ENV.fetch('SLUICE_RUBY_T_UNSET3')").unwrap_err();
     assert!(e.contains("failed") && e.contains("SLUICE_RUBY_T_UNSET3"), "{e}");
+}
+
+#[test]
+fn config_code_names_unset_environment_variables() {
+    let (v, unset) = eval_config_code("ENV['SLUICE_RUBY_T_UNSET4']");
+    assert_eq!(v, Ok(RValue::Nil));
+    assert_eq!(unset, vec!["SLUICE_RUBY_T_UNSET4".to_string()]);
+    // A default given with fetch is not a missing variable.
+    let (v, unset) = eval_config_code("ENV.fetch('SLUICE_RUBY_T_UNSET5', 'd')");
+    assert_eq!(v, Ok(RValue::str("d")));
+    assert!(unset.is_empty());
 }
 
 #[test]

@@ -186,7 +186,8 @@ impl Input for ForwardInput {
         }
         drop(listener);
         // Connections stop reading at shutdown; one that is storing a frame finishes (and acks) first.
-        let _ = tokio::time::timeout(Duration::from_secs(10), async { while conns.join_next().await.is_some() {} }).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), async { while conns.join_next().await.is_some() {} }).await;
         hb.abort();
         Ok(())
     }
@@ -331,7 +332,12 @@ impl Connection {
         }
     }
 
-    async fn on_frame<S: AsyncWrite + Unpin>(&self, stream: &mut S, bytes: &[u8], host: &Host) -> std::io::Result<Next> {
+    async fn on_frame<S: AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        bytes: &[u8],
+        host: &Host,
+    ) -> std::io::Result<Next> {
         let size = bytes.len() as u64;
         if let Some(limit) = self.cfg.chunk_size_limit {
             if size > limit {

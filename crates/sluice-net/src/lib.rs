@@ -5,8 +5,8 @@
 //! - [`protocol`]: the Forward Protocol v1 frames; [`scan`]: where a msgpack object ends in a stream;
 //!   [`security`]: the `<security>` handshake.
 pub mod in_forward;
-pub mod out_forward;
 mod net_util;
+pub mod out_forward;
 pub mod protocol;
 pub mod scan;
 pub mod security;

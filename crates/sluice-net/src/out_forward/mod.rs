@@ -77,7 +77,8 @@ fn opt_duration(s: &Element, key: &str) -> Result<Option<Duration>, ConfigError>
 }
 
 fn read_config(s: &Element) -> Result<Config, ConfigError> {
-    let heartbeat_type = match s.enum_or("heartbeat_type", &["transport", "tcp", "udp", "none"], "transport")?.as_str() {
+    let heartbeat_type = match s.enum_or("heartbeat_type", &["transport", "tcp", "udp", "none"], "transport")?.as_str()
+    {
         "tcp" => HeartbeatType::Tcp,
         "udp" => HeartbeatType::Udp,
         "none" => HeartbeatType::None,
@@ -347,7 +348,10 @@ impl ChunkWriter for ForwardWriter {
         let cfg = &self.nodes.cfg;
         let (entries, count) = packed_entries(&chunk.data, cfg.time_as_integer).map_err(WriteError::unrecoverable)?;
         let entries = if cfg.gzip {
-            let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(entries.len() / 4 + 64), flate2::Compression::default());
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(entries.len() / 4 + 64),
+                flate2::Compression::default(),
+            );
             enc.write_all(&entries).and_then(|_| enc.finish()).map_err(|e| WriteError::retryable(e.to_string()))?
         } else {
             entries
@@ -403,7 +407,8 @@ impl Output for ForwardOutput {
                 drop(s);
             }
         }
-        let task = tokio::spawn(tracing::Instrument::in_current_span(self.nodes.clone().heartbeat_loop(self.stop.clone())));
+        let task =
+            tokio::spawn(tracing::Instrument::in_current_span(self.nodes.clone().heartbeat_loop(self.stop.clone())));
         *self.heartbeat.lock() = Some(task);
         self.engine.start().await
     }

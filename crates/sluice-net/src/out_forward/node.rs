@@ -61,7 +61,8 @@ async fn read_object(s: &mut TcpStream, timeout: Duration) -> Result<Value, Stri
 
 impl Node {
     pub fn new(server: Server, cfg: &Config) -> Self {
-        let failure = FailureDetector::new(cfg.heartbeat_interval.as_secs_f64(), cfg.hard_timeout.as_secs_f64(), now_f64());
+        let failure =
+            FailureDetector::new(cfg.heartbeat_interval.as_secs_f64(), cfg.hard_timeout.as_secs_f64(), now_f64());
         Node { server, state: Mutex::new(State { available: true, failure, resolved: None, rr: 0, idle: None }) }
     }
 
@@ -164,9 +165,9 @@ impl Node {
         .map_err(|_| SendError::Send(format!("send to {} timed out", self.server.name)))?
         .map_err(|e| SendError::Send(format!("send to {} failed: {e}", self.server.name)))?;
         if let Some(want) = ack {
-            let got = read_object(&mut s, cfg.ack_response_timeout).await.map_err(|e| {
-                SendError::Ack(format!("no ack from {}: {e}", self.server.name))
-            })?;
+            let got = read_object(&mut s, cfg.ack_response_timeout)
+                .await
+                .map_err(|e| SendError::Ack(format!("no ack from {}: {e}", self.server.name)))?;
             let ok = match &got {
                 Value::Map(m) => m.get("ack").is_some_and(|a| match a {
                     Value::Str(x) => x.as_str() == want,
@@ -193,7 +194,11 @@ impl Node {
             HeartbeatType::None => return false,
             HeartbeatType::Transport | HeartbeatType::Tcp => match self.address(cfg).await {
                 Ok(addr) => matches!(
-                    tokio::time::timeout(cfg.heartbeat_interval.max(Duration::from_millis(100)), TcpStream::connect(addr)).await,
+                    tokio::time::timeout(
+                        cfg.heartbeat_interval.max(Duration::from_millis(100)),
+                        TcpStream::connect(addr)
+                    )
+                    .await,
                     Ok(Ok(_))
                 ),
                 Err(_) => false,

@@ -10,6 +10,7 @@ pub mod out_forward;
 pub mod protocol;
 pub mod scan;
 pub mod security;
+pub mod tls;
 
 use sluice_core::plugin::Registry;
 

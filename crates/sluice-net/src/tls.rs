@@ -1,0 +1,85 @@
+//! `<transport tls>` for in_forward (rustls with the ring provider): the server certificate and key
+//! from PEM files and, with `client_cert_auth`, client certificates verified against `ca_path`.
+use sluice_core::config::{ConfigError, Element};
+use std::sync::Arc;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
+use tokio_rustls::TlsAcceptor;
+
+/// What `<transport tls>` asks for; the files are read by [`ServerTls::acceptor`].
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert_path: String,
+    pub private_key_path: String,
+    pub client_cert_auth: bool,
+    pub ca_path: Option<String>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl ServerTls {
+    pub fn from_section(t: &Element) -> Result<Self, ConfigError> {
+        for unsupported in ["private_key_passphrase", "ca_cert_path", "ca_private_key_path", "cert_verifier"] {
+            if t.has(unsupported) {
+                return Err(t
+                    .error_at(unsupported, format!("'{unsupported}' is not supported by sluice's <transport tls>"))
+                    .with_hint("use an unencrypted PEM key and certificate files (cert_path, private_key_path)"));
+            }
+        }
+        if t.bool_or("insecure", false)? {
+            return Err(t.error_at("insecure", "'insecure true' is not supported: sluice always verifies TLS"));
+        }
+        // Accepted: rustls negotiates TLS 1.2 or 1.3 with its own safe cipher suites.
+        for k in ["version", "min_version", "max_version", "ciphers", "cert_type", "generate_cert_country"] {
+            let _ = t.get(k);
+        }
+        let client_cert_auth = t.bool_or("client_cert_auth", false)?;
+        let ca_path = t.opt_str("ca_path");
+        if client_cert_auth && ca_path.is_none() {
+            return Err(t.error_at(
+                "client_cert_auth",
+                "client_cert_auth needs 'ca_path' (the CA that signs client certificates)",
+            ));
+        }
+        Ok(ServerTls {
+            cert_path: t.required_str("cert_path").map_err(|e| e.with_hint("sluice does not generate certificates"))?,
+            private_key_path: t.required_str("private_key_path")?,
+            client_cert_auth,
+            ca_path,
+        })
+    }
+
+    /// Read the files and build the acceptor.
+    pub fn acceptor(&self) -> Result<TlsAcceptor, String> {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert_path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("cannot read cert_path {}: {e}", self.cert_path))?;
+        if certs.is_empty() {
+            return Err(format!("cert_path {} holds no certificate", self.cert_path));
+        }
+        let key = PrivateKeyDer::from_pem_file(&self.private_key_path)
+            .map_err(|e| format!("cannot read private_key_path {}: {e}", self.private_key_path))?;
+        let builder = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
+        let builder = if self.client_cert_auth {
+            let ca = self.ca_path.as_deref().unwrap_or_default();
+            let mut roots = RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca).map_err(|e| format!("cannot read ca_path {ca}: {e}"))? {
+                roots.add(c.map_err(|e| format!("ca_path {ca}: {e}"))?).map_err(|e| format!("ca_path {ca}: {e}"))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .map_err(|e| format!("ca_path {ca}: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let config = builder.with_single_cert(certs, key).map_err(|e| format!("cert_path/private_key_path: {e}"))?;
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+}

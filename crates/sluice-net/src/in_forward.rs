@@ -192,6 +192,10 @@ impl Input for ForwardInput {
                                     // not hold up accepting others.
                                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                                         Ok(Ok(tls)) => conn.serve(tls).await,
+                                        // A bare connect and close is a TCP heartbeat, not an attack.
+                                        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                                            tracing::debug!(peer = %conn.peer, "in_forward: closed before the TLS handshake");
+                                        }
                                         Ok(Err(e)) => {
                                             conn.stats.auth_failures.inc();
                                             tracing::warn!(peer = %conn.peer, error = %e, "in_forward: TLS handshake failed");

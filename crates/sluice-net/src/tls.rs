@@ -83,3 +83,93 @@ impl ServerTls {
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 }
+
+/// out_forward's `transport tls`: CA certificates to trust (else the system's), an optional client
+/// certificate, and the name checked against the server's certificate.
+#[derive(Clone)]
+pub struct ClientTls {
+    pub connector: tokio_rustls::TlsConnector,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientTls")
+    }
+}
+
+fn read_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read {path}: {e}"))
+}
+
+impl ClientTls {
+    /// From out_forward's `tls_*` parameters; reads the files (call it only outside a dry run).
+    pub fn from_plugin(s: &Element, read_files: bool) -> Result<Option<Self>, ConfigError> {
+        if s.enum_or("transport", &["tcp", "tls"], "tcp")? != "tls" {
+            return Ok(None);
+        }
+        if s.bool_or("tls_insecure_mode", false)? {
+            return Err(
+                s.error_at("tls_insecure_mode", "tls_insecure_mode is not supported: sluice always verifies TLS")
+            );
+        }
+        if !s.bool_or("tls_verify_hostname", true)? {
+            return Err(s.error_at("tls_verify_hostname", "tls_verify_hostname false is not supported"));
+        }
+        if s.bool_or("tls_allow_self_signed_cert", false)? {
+            return Err(s
+                .error_at("tls_allow_self_signed_cert", "tls_allow_self_signed_cert is not supported")
+                .with_hint("put the CA that signed the server certificate in tls_cert_path"));
+        }
+        if s.has("tls_client_private_key_passphrase") {
+            return Err(s.error_at("tls_client_private_key_passphrase", "encrypted client keys are not supported"));
+        }
+        // Accepted: rustls negotiates TLS 1.2 or 1.3 with its own safe cipher suites.
+        let _ = s.get("tls_version");
+        let _ = s.get("tls_ciphers");
+        let mut ca_paths = s.array_or_empty("tls_cert_path")?;
+        ca_paths.extend(s.array_or_empty("tls_ca_cert_path")?);
+        let client_cert = s.opt_str("tls_client_cert_path");
+        let client_key = s.opt_str("tls_client_private_key_path");
+        if client_cert.is_some() != client_key.is_some() {
+            return Err(s.error("tls_client_cert_path and tls_client_private_key_path go together"));
+        }
+        if !read_files {
+            // A dry run: a placeholder connector that is never used.
+            let cfg = rustls::ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| s.error(e.to_string()))?
+                .with_root_certificates(RootCertStore::empty())
+                .with_no_client_auth();
+            return Ok(Some(ClientTls { connector: tokio_rustls::TlsConnector::from(Arc::new(cfg)) }));
+        }
+        let mut roots = RootCertStore::empty();
+        if ca_paths.is_empty() {
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+        }
+        for p in &ca_paths {
+            for c in read_certs(p).map_err(|e| s.error_at("tls_cert_path", e))? {
+                roots.add(c).map_err(|e| s.error_at("tls_cert_path", format!("{p}: {e}")))?;
+            }
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| s.error(e.to_string()))?
+            .with_root_certificates(roots);
+        let cfg = match (client_cert, client_key) {
+            (Some(c), Some(k)) => {
+                let certs = read_certs(&c).map_err(|e| s.error_at("tls_client_cert_path", e))?;
+                let key = PrivateKeyDer::from_pem_file(&k)
+                    .map_err(|e| s.error_at("tls_client_private_key_path", format!("cannot read {k}: {e}")))?;
+                builder
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|e| s.error_at("tls_client_cert_path", e.to_string()))?
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        Ok(Some(ClientTls { connector: tokio_rustls::TlsConnector::from(Arc::new(cfg)) }))
+    }
+}

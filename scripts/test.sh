@@ -50,6 +50,17 @@ else
   echo "test.sh: warning: helm unavailable; the chart tests will check the schemas only"
 fi
 
+# npm test peer (@fluent-org/logger, pinned by its package-lock.json) for the forward tests. Optional: without
+# npm those tests print SKIPPED.
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -d crates/sluice-net/tests/node-peer/node_modules/@fluent-org/logger ]; then
+    (cd crates/sluice-net/tests/node-peer && npm ci --no-audit --no-fund --silent) \
+      || echo "test.sh: warning: npm ci failed; the @fluent-org/logger tests will say SKIPPED"
+  fi
+else
+  echo "test.sh: warning: no npm; the @fluent-org/logger tests will say SKIPPED"
+fi
+
 # The binary is used by end-to-end tests; build it once before tests start in parallel.
 echo "test.sh: building the workspace (the first build takes several minutes)"
 cargo build --workspace --bins --quiet

@@ -9,6 +9,7 @@ use crate::net_util::{reverse_lookup, set_keepalive};
 use crate::protocol::{decode_frame, write_ack, DecodeConfig, Frame};
 use crate::scan::Scanner;
 use crate::security::ServerSecurity;
+use crate::tls::ServerTls;
 use async_trait::async_trait;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{read_value, EventTime, Str, Value};
@@ -25,6 +26,7 @@ pub const DEFAULT_PORT: u16 = 24224;
 /// make us buffer without bound). Fluentd's largest chunk (file buffer `chunk_limit_size`) is 256 MiB.
 const HARD_FRAME_LIMIT: u64 = 512 * 1024 * 1024;
 const READ_SIZE: usize = 64 * 1024;
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Counters of what this input refused or dropped (never silent).
 #[derive(Debug, Default)]
@@ -55,11 +57,13 @@ pub struct Config {
     pub tag: Option<String>,
     pub add_tag_prefix: Option<String>,
     pub security: Option<ServerSecurity>,
+    pub tls: Option<ServerTls>,
 }
 
 pub struct ForwardInput {
     cfg: Arc<Config>,
     stats: Arc<InputStats>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl ForwardInput {
@@ -91,17 +95,13 @@ fn read_config(s: &Element) -> Result<Config, ConfigError> {
     };
     // Accepted for compatibility: Cool.io's loop timeout has no meaning here.
     let _ = s.opt_time("blocking_timeout")?;
+    let mut tls = None;
     if let Some(t) = s.section("transport") {
         match t.arg.trim() {
-            "" | "tcp" => {}
-            "tls" => {
-                return Err(t
-                    .error("<transport tls> is not supported by sluice's in_forward yet")
-                    .with_hint("terminate TLS in front of sluice (a sidecar), or use <security> shared_key"))
-            }
-            other => return Err(t.error(format!("unknown transport '{other}' (in_forward supports tcp)"))),
+            "" | "tcp" => t.mark_all_used(),
+            "tls" => tls = Some(ServerTls::from_section(t)?),
+            other => return Err(t.error(format!("unknown transport '{other}' (in_forward supports tcp and tls)"))),
         }
-        t.mark_all_used();
     }
     let security = s.section("security").map(ServerSecurity::from_section).transpose()?;
     Ok(Config {
@@ -120,11 +120,21 @@ fn read_config(s: &Element) -> Result<Config, ConfigError> {
         tag: s.opt_str("tag"),
         add_tag_prefix: s.opt_str("add_tag_prefix"),
         security,
+        tls,
     })
 }
 
-pub fn build_input(s: &Element, _ctx: &BuildCtx) -> Result<ForwardInput, ConfigError> {
-    Ok(ForwardInput { cfg: Arc::new(read_config(s)?), stats: Arc::default() })
+pub fn build_input(s: &Element, ctx: &BuildCtx) -> Result<ForwardInput, ConfigError> {
+    let cfg = read_config(s)?;
+    // Read the certificate files now (not in a dry run), so a bad path is an error with its line.
+    let acceptor = match (&cfg.tls, ctx.dry_run) {
+        (Some(t), false) => {
+            let at = s.section("transport").unwrap_or(s);
+            Some(t.acceptor().map_err(|e| at.error(format!("<transport tls>: {e}")))?)
+        }
+        _ => None,
+    };
+    Ok(ForwardInput { cfg: Arc::new(cfg), stats: Arc::default(), acceptor })
 }
 
 pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Box<dyn Input>, ConfigError> {
@@ -174,7 +184,27 @@ impl Input for ForwardInput {
                             shutdown: ctx.shutdown.clone(),
                             peer,
                         };
-                        conns.spawn(conn.serve(stream));
+                        match self.acceptor.clone() {
+                            None => { conns.spawn(conn.serve(stream)); }
+                            Some(acceptor) => {
+                                conns.spawn(async move {
+                                    // The TLS handshake in the connection's own task: a slow client must
+                                    // not hold up accepting others.
+                                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                        Ok(Ok(tls)) => conn.serve(tls).await,
+                                        // A bare connect and close is a TCP heartbeat, not an attack.
+                                        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                                            tracing::debug!(peer = %conn.peer, "in_forward: closed before the TLS handshake");
+                                        }
+                                        Ok(Err(e)) => {
+                                            conn.stats.auth_failures.inc();
+                                            tracing::warn!(peer = %conn.peer, error = %e, "in_forward: TLS handshake failed");
+                                        }
+                                        Err(_) => tracing::warn!(peer = %conn.peer, "in_forward: TLS handshake timed out"),
+                                    }
+                                });
+                            }
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "in_forward: accept failed");
@@ -186,7 +216,8 @@ impl Input for ForwardInput {
         }
         drop(listener);
         // Connections stop reading at shutdown; one that is storing a frame finishes (and acks) first.
-        let _ = tokio::time::timeout(Duration::from_secs(10), async { while conns.join_next().await.is_some() {} }).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), async { while conns.join_next().await.is_some() {} }).await;
         hb.abort();
         Ok(())
     }
@@ -331,7 +362,12 @@ impl Connection {
         }
     }
 
-    async fn on_frame<S: AsyncWrite + Unpin>(&self, stream: &mut S, bytes: &[u8], host: &Host) -> std::io::Result<Next> {
+    async fn on_frame<S: AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        bytes: &[u8],
+        host: &Host,
+    ) -> std::io::Result<Next> {
         let size = bytes.len() as u64;
         if let Some(limit) = self.cfg.chunk_size_limit {
             if size > limit {

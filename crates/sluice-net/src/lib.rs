@@ -3,13 +3,14 @@
 //! - [`in_forward`]: `<source> @type forward`
 //! - [`out_forward`]: `<match> @type forward`
 //! - [`protocol`]: the Forward Protocol v1 frames; [`scan`]: where a msgpack object ends in a stream;
-//!   [`security`]: the `<security>` handshake.
+//!   [`security`]: the `<security>` handshake; [`tls`]: rustls for both ends.
 pub mod in_forward;
-pub mod out_forward;
 mod net_util;
+pub mod out_forward;
 pub mod protocol;
 pub mod scan;
 pub mod security;
+pub mod tls;
 
 use sluice_core::plugin::Registry;
 

@@ -312,7 +312,14 @@ pub fn write_packed_entry(t: EventTime, record: &Map, time_as_integer: bool, out
 
 /// A PackedForward (or, with `gzip`, CompressedPackedForward) frame as Fluentd's out_forward writes it:
 /// entries always as str32, then `{"size", "compressed", "chunk"?}`.
-pub fn write_packed_forward(tag: &str, entries: &[u8], size: usize, gzip: bool, chunk: Option<&str>, out: &mut Vec<u8>) {
+pub fn write_packed_forward(
+    tag: &str,
+    entries: &[u8],
+    size: usize,
+    gzip: bool,
+    chunk: Option<&str>,
+    out: &mut Vec<u8>,
+) {
     out.push(0x93);
     let _ = rmp::encode::write_str(out, tag);
     out.push(0xdb);

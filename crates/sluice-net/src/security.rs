@@ -231,14 +231,7 @@ impl ClientSecurity {
         let digest =
             sha512_hex(&[salt.as_bytes(), self.self_hostname.as_bytes(), &helo.nonce, self.shared_key.as_bytes()]);
         let pass = sha512_hex(&[&helo.auth, self.username.as_bytes(), self.password.as_bytes()]);
-        pack(&Value::Array(vec![
-            s("PING"),
-            s(&self.self_hostname),
-            s(salt),
-            s(&digest),
-            s(&self.username),
-            s(&pass),
-        ]))
+        pack(&Value::Array(vec![s("PING"), s(&self.self_hostname), s(salt), s(&digest), s(&self.username), s(&pass)]))
     }
 
     /// Check the server's PONG: authenticated, and the server knows the same key.

@@ -28,7 +28,10 @@ fn chunk_data(tag: &str) -> Vec<u8> {
             EventTime::new(1_700_000_001, 0),
             r#"{"msg":"ünïcødé ✓ 日本語","level":"ERROR","n":2,"nested":{"a":[1,2.5,null,true,false],"e":{}}}"#,
         ),
-        (EventTime::new(1_700_000_002, 999_999_999), r#"{"msg":"third","level":"FATAL","n":-3,"big":1099511627776,"empty":""}"#),
+        (
+            EventTime::new(1_700_000_002, 999_999_999),
+            r#"{"msg":"third","level":"FATAL","n":-3,"big":1099511627776,"empty":""}"#,
+        ),
     ];
     let mut data = Vec::new();
     for (t, j) in feed {

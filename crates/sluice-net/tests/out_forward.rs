@@ -92,6 +92,42 @@ fn delivers_with_ack_gzip_and_shared_key() {
 }
 
 #[test]
+fn delivers_over_tls_with_client_certificates() {
+    let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tls");
+    let f = |n: &str| tls.join(n).display().to_string();
+    let (agg_port, in_port) = (free_port(), free_port());
+    let transport = format!(
+        "<transport tls>\n  cert_path {}\n  private_key_path {}\n  client_cert_auth true\n  ca_path {}\n </transport>\n <security>\n  self_hostname agg\n  shared_key k\n </security>",
+        f("server.pem"),
+        f("server.key"),
+        f("ca.pem")
+    );
+    let _agg = aggregator(agg_port, "tls-out", &transport);
+    let body = format!(
+        " transport tls\n tls_cert_path {}\n tls_client_cert_path {}\n tls_client_private_key_path {}\n require_ack_response true\n keepalive true\n <security>\n  self_hostname agent\n  shared_key k\n </security>\n{}",
+        f("ca.pem"),
+        f("client.pem"),
+        f("client.key"),
+        server(agg_port, "")
+    );
+    let _agent = agent(in_port, &body);
+    feed(in_port, "tls.app", 0, 60);
+    wait_until("60 events over TLS", || ids(&["tls-out"]).len() >= 60);
+    // Without the client certificate the aggregator refuses the connection: nothing arrives.
+    let (agg2, in2) = (free_port(), free_port());
+    let _agg2 = aggregator(agg2, "tls-nocert", &transport);
+    let body = format!(
+        " transport tls\n tls_cert_path {}\n <security>\n  self_hostname agent\n  shared_key k\n </security>\n{}",
+        f("ca.pem"),
+        server(agg2, "")
+    );
+    let _agent2 = agent(in2, &body);
+    feed(in2, "tls.nocert", 0, 10);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(sink("tls-nocert").len(), 0);
+}
+
+#[test]
 fn a_wrong_shared_key_delivers_nothing_there_and_the_chunk_goes_to_a_server_that_accepts_it() {
     let (x_port, y_port, in_port) = (free_port(), free_port(), free_port());
     let sec = "<security>\n  self_hostname agg.example\n  shared_key right\n </security>";
@@ -192,8 +228,10 @@ fn configuration_errors() {
     assert!(e.contains("at least one <server>"), "{e}");
     let e = config_errors(&base(&format!("{} <buffer time>\n  timekey 60\n </buffer>", server(1, ""))));
     assert!(e.contains("must include 'tag'"), "{e}");
-    let e = config_errors(&base(&format!(" transport tls\n{}", server(1, ""))));
+    let e = config_errors(&base(&format!(" transport tls\n tls_insecure_mode true\n{}", server(1, ""))));
     assert!(e.contains("not supported"), "{e}");
+    let e = config_errors(&base(&format!(" transport tls\n tls_cert_path /nonexistent/ca.pem\n{}", server(1, ""))));
+    assert!(e.contains("test.conf:") && e.contains("/nonexistent/ca.pem"), "{e}");
     let e = config_errors(&base(&format!(" heartbeat_type udp\n dns_round_robin true\n{}", server(1, ""))));
     assert!(e.contains("dns_round_robin"), "{e}");
     let e = config_errors(&base(&format!(" heartbeat_type carrier_pigeon\n{}", server(1, ""))));

@@ -2,6 +2,7 @@
 //! PackedForward frame (CompressedPackedForward with `compress gzip`) sent to one healthy `<server>`,
 //! chosen by weight; with `require_ack_response` the chunk is done only when the server acknowledged it,
 //! otherwise the engine retries it (at least once).
+mod conn;
 mod failure;
 mod node;
 
@@ -49,6 +50,7 @@ pub struct Config {
     pub verify_connection_at_startup: bool,
     pub gzip: bool,
     pub time_as_integer: bool,
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl Config {
@@ -76,8 +78,9 @@ fn opt_duration(s: &Element, key: &str) -> Result<Option<Duration>, ConfigError>
     }
 }
 
-fn read_config(s: &Element) -> Result<Config, ConfigError> {
-    let heartbeat_type = match s.enum_or("heartbeat_type", &["transport", "tcp", "udp", "none"], "transport")?.as_str() {
+fn read_config(s: &Element, read_files: bool) -> Result<Config, ConfigError> {
+    let heartbeat_type = match s.enum_or("heartbeat_type", &["transport", "tcp", "udp", "none"], "transport")?.as_str()
+    {
         "tcp" => HeartbeatType::Tcp,
         "udp" => HeartbeatType::Udp,
         "none" => HeartbeatType::None,
@@ -96,20 +99,9 @@ fn read_config(s: &Element) -> Result<Config, ConfigError> {
         return Err(s.error_at("ack_response_timeout", "ack_response_timeout must be a positive integer"));
     }
     let phi_threshold = s.int_or("phi_threshold", 16)?;
-    match s.enum_or("transport", &["tcp", "tls"], "tcp")?.as_str() {
-        "tls" => {
-            return Err(s
-                .error_at("transport", "transport tls is not supported by sluice's out_forward yet")
-                .with_hint("use <security> shared_key over tcp, or a TLS sidecar"))
-        }
-        _ => {
-            if let Some(t) = s.section("transport") {
-                if t.arg.trim() == "tls" {
-                    return Err(t.error("<transport tls> is not supported by sluice's out_forward yet"));
-                }
-                t.mark_all_used();
-            }
-        }
+    let tls = crate::tls::ClientTls::from_plugin(s, read_files)?;
+    if let Some(t) = s.section("transport") {
+        return Err(t.error("out_forward takes 'transport tls' and tls_* parameters, not a <transport> section"));
     }
     // Accepted for compatibility: sluice reads answers as they arrive, and resolves names at each
     // connection (ignore_network_errors_at_startup is therefore always in effect).
@@ -135,6 +127,7 @@ fn read_config(s: &Element) -> Result<Config, ConfigError> {
         verify_connection_at_startup: s.bool_or("verify_connection_at_startup", false)?,
         gzip: s.enum_or("compress", &["text", "gzip"], "text")? == "gzip",
         time_as_integer: s.bool_or("time_as_integer", false)?,
+        tls,
     })
 }
 
@@ -159,8 +152,10 @@ fn read_servers(s: &Element) -> Result<Vec<Server>, ConfigError> {
             }
             sec
         });
+        let name = e.opt_str("name");
         out.push(Server {
-            name: e.opt_str("name").unwrap_or_else(|| format!("{host}:{port}")),
+            tls_name: name.clone().unwrap_or_else(|| host.clone()),
+            name: name.unwrap_or_else(|| format!("{host}:{port}")),
             host,
             port,
             weight,
@@ -347,7 +342,10 @@ impl ChunkWriter for ForwardWriter {
         let cfg = &self.nodes.cfg;
         let (entries, count) = packed_entries(&chunk.data, cfg.time_as_integer).map_err(WriteError::unrecoverable)?;
         let entries = if cfg.gzip {
-            let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(entries.len() / 4 + 64), flate2::Compression::default());
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(entries.len() / 4 + 64),
+                flate2::Compression::default(),
+            );
             enc.write_all(&entries).and_then(|_| enc.finish()).map_err(|e| WriteError::retryable(e.to_string()))?
         } else {
             entries
@@ -368,7 +366,7 @@ pub struct ForwardOutput {
 }
 
 pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    let cfg = read_config(s)?;
+    let cfg = read_config(s, !ctx.dry_run)?;
     let servers = read_servers(s)?;
     let defaults = BufferDefaults { chunk_keys: "tag", ..Default::default() };
     let keys = ChunkKeys::from_section(s.section("buffer"), &defaults)?;
@@ -403,7 +401,8 @@ impl Output for ForwardOutput {
                 drop(s);
             }
         }
-        let task = tokio::spawn(tracing::Instrument::in_current_span(self.nodes.clone().heartbeat_loop(self.stop.clone())));
+        let task =
+            tokio::spawn(tracing::Instrument::in_current_span(self.nodes.clone().heartbeat_loop(self.stop.clone())));
         *self.heartbeat.lock() = Some(task);
         self.engine.start().await
     }

@@ -1,5 +1,6 @@
 //! One `<server>` of out_forward: its address (with the DNS cache), its health (heartbeats and the
 //! failure detector) and its connections (the forward handshake, keepalive reuse).
+use super::conn::Conn;
 use super::failure::FailureDetector;
 use super::{Config, HeartbeatType};
 use crate::scan::Scanner;
@@ -19,6 +20,8 @@ pub struct Server {
     pub weight: u32,
     pub standby: bool,
     pub security: Option<ClientSecurity>,
+    /// The name the server's TLS certificate must carry (`name`, else `host`).
+    pub tls_name: String,
 }
 
 pub fn now_f64() -> f64 {
@@ -30,7 +33,7 @@ struct State {
     failure: FailureDetector,
     resolved: Option<(Vec<SocketAddr>, Instant)>,
     rr: usize,
-    idle: Option<(TcpStream, Instant)>,
+    idle: Option<(Conn, Instant)>,
 }
 
 pub struct Node {
@@ -39,7 +42,7 @@ pub struct Node {
 }
 
 /// Read exactly one msgpack object from `s` (the handshake and ack answers), within `timeout`.
-async fn read_object(s: &mut TcpStream, timeout: Duration) -> Result<Value, String> {
+async fn read_object(s: &mut Conn, timeout: Duration) -> Result<Value, String> {
     let mut buf = Vec::with_capacity(512);
     let mut scanner = Scanner::default();
     let read = async {
@@ -61,7 +64,8 @@ async fn read_object(s: &mut TcpStream, timeout: Duration) -> Result<Value, Stri
 
 impl Node {
     pub fn new(server: Server, cfg: &Config) -> Self {
-        let failure = FailureDetector::new(cfg.heartbeat_interval.as_secs_f64(), cfg.hard_timeout.as_secs_f64(), now_f64());
+        let failure =
+            FailureDetector::new(cfg.heartbeat_interval.as_secs_f64(), cfg.hard_timeout.as_secs_f64(), now_f64());
         Node { server, state: Mutex::new(State { available: true, failure, resolved: None, rr: 0, idle: None }) }
     }
 
@@ -111,14 +115,15 @@ impl Node {
     }
 
     /// A connection ready for frames: reused (keepalive) or new, handshake done.
-    pub async fn connect(&self, cfg: &Config) -> Result<TcpStream, String> {
+    pub async fn connect(&self, cfg: &Config) -> Result<Conn, String> {
         if cfg.keepalive {
             let idle = self.state.lock().idle.take();
             if let Some((s, since)) = idle {
                 let expired = cfg.keepalive_timeout.is_some_and(|t| since.elapsed() >= t);
                 // A connection the server closed reads as EOF at once; never write a chunk into it.
                 let mut probe = [0u8; 1];
-                let alive = matches!(s.try_read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock);
+                let alive =
+                    matches!(s.tcp().try_read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock);
                 if !expired && alive {
                     return Ok(s);
                 }
@@ -126,21 +131,33 @@ impl Node {
         }
         let addr = self.address(cfg).await?;
         let connect_timeout = cfg.connect_timeout.unwrap_or(cfg.send_timeout);
-        let mut s = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+        let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| format!("connect to {} timed out", self.server.name))?
             .map_err(|e| format!("cannot connect to {} ({addr}): {e}", self.server.name))?;
-        let _ = s.set_nodelay(true);
+        let _ = tcp.set_nodelay(true);
         if cfg.send_keepalive_packet {
-            let _ = crate::net_util::set_keepalive(&s);
+            let _ = crate::net_util::set_keepalive(&tcp);
         }
+        let mut s = match &cfg.tls {
+            None => Conn::Plain(tcp),
+            Some(tls) => {
+                let name = tokio_rustls::rustls::pki_types::ServerName::try_from(self.server.tls_name.clone())
+                    .map_err(|e| format!("{}: not a valid TLS server name: {e}", self.server.tls_name))?;
+                let t = tokio::time::timeout(connect_timeout, tls.connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| format!("TLS handshake with {} timed out", self.server.name))?
+                    .map_err(|e| format!("TLS handshake with {} failed: {e}", self.server.name))?;
+                Conn::Tls(Box::new(t))
+            }
+        };
         if let Some(sec) = &self.server.security {
             self.handshake(&mut s, sec, cfg).await?;
         }
         Ok(s)
     }
 
-    async fn handshake(&self, s: &mut TcpStream, sec: &ClientSecurity, cfg: &Config) -> Result<(), String> {
+    async fn handshake(&self, s: &mut Conn, sec: &ClientSecurity, cfg: &Config) -> Result<(), String> {
         let helo = read_object(s, cfg.send_timeout).await?;
         let helo = ClientSecurity::parse_helo(&helo).ok_or("the server did not send a valid HELO")?;
         let salt: [u8; 16] = rand::random();
@@ -164,9 +181,9 @@ impl Node {
         .map_err(|_| SendError::Send(format!("send to {} timed out", self.server.name)))?
         .map_err(|e| SendError::Send(format!("send to {} failed: {e}", self.server.name)))?;
         if let Some(want) = ack {
-            let got = read_object(&mut s, cfg.ack_response_timeout).await.map_err(|e| {
-                SendError::Ack(format!("no ack from {}: {e}", self.server.name))
-            })?;
+            let got = read_object(&mut s, cfg.ack_response_timeout)
+                .await
+                .map_err(|e| SendError::Ack(format!("no ack from {}: {e}", self.server.name)))?;
             let ok = match &got {
                 Value::Map(m) => m.get("ack").is_some_and(|a| match a {
                     Value::Str(x) => x.as_str() == want,
@@ -193,7 +210,11 @@ impl Node {
             HeartbeatType::None => return false,
             HeartbeatType::Transport | HeartbeatType::Tcp => match self.address(cfg).await {
                 Ok(addr) => matches!(
-                    tokio::time::timeout(cfg.heartbeat_interval.max(Duration::from_millis(100)), TcpStream::connect(addr)).await,
+                    tokio::time::timeout(
+                        cfg.heartbeat_interval.max(Duration::from_millis(100)),
+                        TcpStream::connect(addr)
+                    )
+                    .await,
                     Ok(Ok(_))
                 ),
                 Err(_) => false,

@@ -11,6 +11,8 @@ pub enum Label {
     Order,
     /// `rrn`, `jumin`, `resident_no`, `주민번호`, `외국인등록번호`, ...
     Registration,
+    /// Nothing before the number on its line: a time when it is a plausible epoch value.
+    LineStart,
     /// Says nothing (or is a filler such as `no`, `id`, `number`).
     Other,
 }
@@ -27,7 +29,9 @@ fn part_label(p: &[u8]) -> Label {
         }
         b"ts" | b"time" | b"times" | b"timestamp" | b"tstamp" | b"date" | b"datetime" | b"epoch" | b"millis"
         | b"ms" | b"msec" | b"msecs" | b"at" | b"expires" | b"expiry" | b"exp" | b"iat" | b"nbf" | b"created"
-        | b"updated" | b"modified" | b"deleted" | b"started" | b"ended" | b"since" | b"until" | b"clock" => Label::Time,
+        | b"updated" | b"modified" | b"deleted" | b"started" | b"ended" | b"since" | b"until" | b"clock" | b"last"
+        | b"login" | b"logout" | b"seen" | b"expire" | b"expired" | b"expiration" | b"issued" | b"when" | b"start"
+        | b"end" | b"begin" | b"finished" | b"completed" | b"scheduled" | b"deadline" => Label::Time,
         b"order" | b"orders" | b"orderid" | b"orderno" | b"invoice" | b"sku" | b"receipt" | b"tracking"
         | b"shipment" | b"waybill" => Label::Order,
         _ if !p.is_ascii() => hangul_label(p),
@@ -70,7 +74,7 @@ pub fn classify(name: &[u8]) -> Label {
     let mut i = 0;
     while i < n {
         let c = name[i];
-        let split = !(c.is_ascii_alphanumeric() || !c.is_ascii());
+        let split = c.is_ascii() && !c.is_ascii_alphanumeric();
         // camelCase: a capital after a lower-case letter starts a part
         let camel = i > s && c.is_ascii_uppercase() && name[i - 1].is_ascii_lowercase();
         if split || camel {
@@ -90,7 +94,7 @@ fn rank(a: Label, b: Label) -> Label {
         Label::Registration => 3,
         Label::Order => 2,
         Label::Time => 1,
-        Label::Other => 0,
+        Label::LineStart | Label::Other => 0,
     };
     if r(b) > r(a) {
         b
@@ -103,7 +107,7 @@ fn rank(a: Label, b: Label) -> Label {
 /// filler, across separators (`ts=`, `"created_at":`, `order no. `, `주문번호: `), at most three words back.
 pub fn label_before(b: &[u8], start: usize) -> Label {
     let mut p = start;
-    for _ in 0..3 {
+    for round in 0..3 {
         // separators between a label and its value
         let mut skipped = 0;
         while p > 0
@@ -114,6 +118,10 @@ pub fn label_before(b: &[u8], start: usize) -> Label {
             skipped += 1;
         }
         let e = p;
+        // the start of a line (`1801234567890 INFO ...`, `[1801234567890]`): where logs put their time
+        if round == 0 && (p == 0 || b[p - 1] == b'\n') && (p == start || (p + 1 == start && b[p] == b'[')) {
+            return Label::LineStart;
+        }
         while p > 0
             && e - p < 48
             && (b[p - 1].is_ascii_alphanumeric() || matches!(b[p - 1], b'_' | b'-') || !b[p - 1].is_ascii())
@@ -180,7 +188,10 @@ mod tests {
         assert_eq!(at("주문번호: 240115-3123456", "2401"), Label::Order);
         assert_eq!(at("identity check rrn=1302224487050", "1302"), Label::Registration);
         assert_eq!(at("본인확인 실패 주민번호 9605191741041", "9605"), Label::Registration);
-        assert_eq!(at("1801234567890", "1801"), Label::Other);
+        assert_eq!(at("1801234567890", "1801"), Label::LineStart);
+        assert_eq!(at("[1801234567890] INFO", "1801"), Label::LineStart);
+        assert_eq!(at("No.1801234567890", "1801"), Label::Other);
+        assert_eq!(at("lastLogin=1801234567890", "1801"), Label::Time);
         assert_eq!(at("processed 1801234567890", "1801"), Label::Other);
     }
 

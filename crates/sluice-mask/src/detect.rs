@@ -766,36 +766,48 @@ impl Scanner {
 }
 
 /// Whether a number that validates as a registration number is one, given what its context says. The
-/// nearest label in the text wins (`rrn=` yes; `ts=`, `order ` no), then the field name, then, for a number
-/// stored as a number, whether it is a plausible epoch-milliseconds value. A time label only overrules the
-/// undashed form (`960519-1741041` is never a time).
+/// nearest label in the text wins (`rrn=` yes; `ts=`, `order ` no), then the field name; then a plausible
+/// epoch-milliseconds value is a time when it is stored as a number or opens a line. A time label only
+/// overrules the undashed form (`960519-1741041` is never a time).
 fn reg_allowed(b: &[u8], start: usize, digits: &[u8], undashed: bool, cx: &Ctx<'_>) -> bool {
-    match context::label_before(b, start) {
+    let text = context::label_before(b, start);
+    match text {
         Label::Registration => return true,
         Label::Order => return false,
         Label::Time if undashed => return false,
         _ => {}
     }
-    let key = cx.key.map_or(Label::Other, |k| context::classify(k.as_bytes()));
-    match key {
-        Label::Registration => true,
-        Label::Order => false,
-        Label::Time if undashed => false,
-        _ => !(cx.numeric && undashed && context::plausible_epoch_ms(digits)),
+    match cx.key.map_or(Label::Other, |k| context::classify(k.as_bytes())) {
+        Label::Registration => return true,
+        Label::Order => return false,
+        Label::Time if undashed => return false,
+        _ => {}
     }
+    // A plausible epoch value stored as a number, or opening a line: a time.
+    !(undashed && (cx.numeric || text == Label::LineStart) && context::plausible_epoch_ms(digits))
 }
 
-/// ` - `, ` -` or `- ` before a digit at `p`, when exactly seven digits follow (the back half of a
-/// registration number). Returns the separator's length.
+/// A hyphen with spaces around it (` - `, ` -`, `- `) or a dash of another kind (`–`, `—`, `－`, spaced
+/// or not) at `p`, when exactly seven digits follow (the back half of a registration number). Returns the
+/// separator's length.
 fn spaced_hyphen(b: &[u8], p: usize) -> Option<usize> {
     let rest = &b[p..];
-    let k = if rest.starts_with(b" - ") {
+    let mut k = usize::from(rest.first() == Some(&b' '));
+    let dash = if rest[k..].starts_with(b"-") {
+        1
+    } else if ["–", "—", "－"].iter().any(|d| rest[k..].starts_with(d.as_bytes())) {
         3
-    } else if rest.starts_with(b" -") || rest.starts_with(b"- ") {
-        2
     } else {
         return None;
     };
+    k += dash;
+    if rest.get(k) == Some(&b' ') {
+        k += 1;
+    }
+    // a plain `-` is a separator of its own (`numeric_span`)
+    if k == 1 {
+        return None;
+    }
     let digits = rest[k..].iter().take_while(|c| c.is_ascii_digit()).count();
     (digits == 7).then_some(k)
 }
@@ -943,11 +955,19 @@ fn xml_value(b: &[u8], ks: usize, ke: usize) -> Option<(usize, usize)> {
         }
         s -= 1;
     };
-    let rest = &b[ke..];
+    let mut rest = &b[ke..];
+    // attributes: `<password type="text">`
+    if close == b">" && rest.first() == Some(&b' ') {
+        let gt = memchr::memchr2(b'>', b'<', &rest[..rest.len().min(256)])?;
+        if rest[gt] != b'>' || rest[gt - 1] == b'/' {
+            return None;
+        }
+        rest = &rest[gt..];
+    }
     if rest.len() < close.len() || !rest[..close.len()].eq_ignore_ascii_case(close) {
         return None;
     }
-    let vs = ke + close.len();
+    let vs = b.len() - rest.len() + close.len();
     let ve = vs + find_ci(&b[vs..], stop).unwrap_or(b.len() - vs);
     (ve > vs && !std::str::from_utf8(&b[vs..ve]).is_ok_and(is_masked_value)).then_some((vs, ve))
 }

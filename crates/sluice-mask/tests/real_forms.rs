@@ -131,6 +131,9 @@ fn punctuation_variants() {
     masks("대표 (02) 312-3456.", "대표 [REDACTED:phone].");
     masks("주민번호 040503 - 3431463 확인", "주민번호 [REDACTED:kr_rrn] 확인");
     masks("등록번호 550101 -6957659", "등록번호 [REDACTED:kr_frn]");
+    masks("주민번호 960519 – 1741041", "주민번호 [REDACTED:kr_rrn]");
+    masks("주민번호 960519—1741041", "주민번호 [REDACTED:kr_rrn]");
+    masks(r#"<password type="text">abc1</password>"#, r#"<password type="text">[REDACTED:password]</password>"#);
     masks("<user><password>hunter2</password></user>", "<user><password>[REDACTED:password]</password></user>");
     masks(
         "<Credentials><SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY</SecretAccessKey></Credentials>",
@@ -165,7 +168,7 @@ fn epoch_milliseconds_are_times() {
     // 1801234567890 is 2027-01-29 and validates as a registration number (180123-4567890)
     assert_eq!(
         record(&f, r#"{"ts":1801234567890,"created_at":1801234567890,"t":"1801234567890","n":1801234567890}"#),
-        r#"{"ts":1801234567890,"created_at":1801234567890,"t":"[REDACTED:kr_rrn]","n":1801234567890}"#
+        r#"{"ts":1801234567890,"created_at":1801234567890,"t":"1801234567890","n":1801234567890}"#
     );
     assert_eq!(record(&f, r#"{"eventTimeMs":"1801234567890"}"#), r#"{"eventTimeMs":"1801234567890"}"#);
     untouched("ts=1801234567890 level=info");
@@ -173,7 +176,11 @@ fn epoch_milliseconds_are_times() {
     untouched("expires_at: 1801234567890");
     untouched(r#"{\"created_at\":\"1801234567890\"}"#);
     untouched("time 1801234567890 processed");
-    // (a string of digits in a field named for nothing stays a candidate: `"t"` above)
+    untouched("1801234567890 INFO started");
+    untouched("[1801234567890] GET /health 200");
+    untouched("lastLogin=1801234567890");
+    // ... but a value in the text is not a time because the line starts with a number
+    masks("1801234567890 rrn 1801234567890", "1801234567890 rrn [REDACTED:kr_rrn]");
     // a number the text or the key names as a registration number is one
     masks("rrn=1801234567890", "rrn=[REDACTED:kr_rrn]");
     assert_eq!(record(&f, r#"{"jumin_no":1801234567890}"#), r#"{"jumin_no":"[REDACTED:kr_rrn]"}"#);

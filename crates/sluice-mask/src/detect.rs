@@ -93,22 +93,13 @@ fn b64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
 }
 
-/// Whether the backslash at `pos` escapes the next byte (an odd run of backslashes ends at `pos`).
-fn escaping_backslash(b: &[u8], pos: usize) -> bool {
-    let mut k = 0;
-    while k <= pos && b[pos - k] == b'\\' {
-        k += 1;
-    }
-    k % 2 == 1
-}
-
-/// Whether the bytes right before `s` end a JSON escape (`\n`, `\t`, `\u003e`): its letter or hex digits
-/// are not a word the value continues.
+/// Whether the bytes right before `s` end a JSON escape (`\n`, `\t`, `\u003e`, or escaped again as in JSON
+/// inside JSON: `\\n`): its letter or hex digits are not a word the value continues.
 fn escape_before(b: &[u8], s: usize) -> bool {
-    if s >= 2 && matches!(b[s - 1], b'n' | b'r' | b't' | b'b' | b'f') && escaping_backslash(b, s - 2) {
+    if s >= 2 && matches!(b[s - 1], b'n' | b'r' | b't' | b'b' | b'f') && b[s - 2] == b'\\' {
         return true;
     }
-    s >= 6 && b[s - 5] == b'u' && b[s - 4..s].iter().all(u8::is_ascii_hexdigit) && escaping_backslash(b, s - 6)
+    s >= 6 && b[s - 6] == b'\\' && b[s - 5] == b'u' && b[s - 4..s].iter().all(u8::is_ascii_hexdigit)
 }
 
 /// Nothing before `s` that a value there would continue.
@@ -116,12 +107,17 @@ fn left_clear(b: &[u8], s: usize) -> bool {
     s == 0 || !alnum(b[s - 1]) || escape_before(b, s)
 }
 
-/// Length of the escape sequence at the backslash `i` (`\n` 2, `\u003e` 6, `\\` 2), or 1.
+/// Length of the escape sequence at the backslash `i` (`\n` 2, `\u003e` 6, `\\n` 3 in JSON inside JSON),
+/// or of the run of backslashes.
 fn escape_len(b: &[u8], i: usize) -> usize {
-    match b.get(i + 1) {
-        Some(b'u') if b.len() >= i + 6 && b[i + 2..i + 6].iter().all(u8::is_ascii_hexdigit) => 6,
-        Some(b'n' | b'r' | b't' | b'b' | b'f' | b'\\' | b'"' | b'/') => 2,
-        _ => 1,
+    let mut j = i;
+    while j < b.len() && b[j] == b'\\' {
+        j += 1;
+    }
+    match b.get(j) {
+        Some(b'u') if b.len() >= j + 5 && b[j + 1..j + 5].iter().all(u8::is_ascii_hexdigit) => j + 5 - i,
+        Some(b'n' | b'r' | b't' | b'b' | b'f') => j + 1 - i,
+        _ => j - i,
     }
 }
 
@@ -275,7 +271,7 @@ impl Scanner {
             s -= 1;
         }
         // `\nkim@...`, `\u003ckim@...`: the escape is not part of the address
-        if s > 0 && b[s - 1] == b'\\' && escaping_backslash(b, s - 1) {
+        if s > 0 && b[s - 1] == b'\\' {
             s += match b[s] {
                 b'u' if s + 5 <= at && b[s + 1..s + 5].iter().all(u8::is_ascii_hexdigit) => 5,
                 b'n' | b'r' | b't' | b'b' | b'f' => 1,

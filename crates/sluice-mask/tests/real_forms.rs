@@ -84,8 +84,8 @@ fn after_escape_sequences() {
     masks(r#"{"b":"\nkim@example.com\n"}"#, r#"{"b":"\n[REDACTED:email]\n"}"#);
     masks(r#"\u003ctel\u003e01012345678\u003c/tel\u003e"#, r#"\u003ctel\u003e[REDACTED:phone]\u003c/tel\u003e"#);
     masks(r#"key:\nAKIAIOSFODNN7EXAMPLE"#, r#"key:\n[REDACTED:aws_access_key]"#);
-    // an escaped backslash followed by a letter is a word again
-    untouched(r#"path C:\\n01012345678"#);
+    // JSON inside JSON: the escape is escaped again
+    masks(r#"{\"csv\":\"a\\r\\n010-2041-9356\\r\\n\"}"#, r#"{\"csv\":\"a\\r\\n[REDACTED:phone]\\r\\n\"}"#);
 }
 
 // ---- 4. URL-encoded and form-encoded values ----
@@ -210,6 +210,7 @@ fn words_near_keywords() {
     untouched("token_type=bearer expires_in=3600");
     untouched(r#"{"token_type":"bearer","expires_in":3600}"#);
     untouched("bearer authentication required");
+    untouched(r#"WWW-Authenticate: Bearer realm="example", error="invalid_token""#);
     untouched("Bearer Authentication failed");
     untouched("PWD=/home/app SHLVL=1");
     untouched("OLDPWD=~/src");
@@ -240,6 +241,7 @@ fn codes_shaped_like_numbers() {
     masks("Tel-010-1234-5678", "Tel-[REDACTED:phone]");
     // the same digits labelled as personal data are masked
     masks("주민번호 240115-3123456", "주민번호 [REDACTED:kr_rrn]");
+    masks("주문 고객 주민번호 240115-3123456", "주문 고객 주민번호 [REDACTED:kr_rrn]");
 }
 
 // ---- issue 15 item 10: numbers stored as floats ----

@@ -15,7 +15,7 @@ fn hex(c: u8) -> Option<u8> {
     }
 }
 
-fn escape_at(b: &[u8], i: usize) -> Option<u8> {
+pub fn escape_at(b: &[u8], i: usize) -> Option<u8> {
     if b.get(i) != Some(&b'%') {
         return None;
     }
@@ -24,11 +24,11 @@ fn escape_at(b: &[u8], i: usize) -> Option<u8> {
 
 /// A `+` that form encoding made of a space: between two ASCII letters or digits (`010+7045`, `Bearer+ya29`).
 /// A `+` after a space or `=` is a literal plus (`+82 10 ...`, `phone=+8210...`).
-fn form_space(b: &[u8], i: usize) -> bool {
+pub fn form_space(b: &[u8], i: usize) -> bool {
     b[i] == b'+' && i > 0 && b[i - 1].is_ascii_alphanumeric() && b.get(i + 1).is_some_and(u8::is_ascii_alphanumeric)
 }
 
-/// Whether `b` holds anything [`decode`] would change (cheap: two `memchr` passes at most).
+/// Whether `b` holds anything [`decode`] would change. (The scanner notes this in its own pass.)
 pub fn has_encoding(b: &[u8]) -> bool {
     memchr::memchr2_iter(b'%', b'+', b).any(|i| escape_at(b, i).is_some() || (b[i] == b'+' && form_space(b, i)))
 }

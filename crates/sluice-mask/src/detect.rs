@@ -121,6 +121,18 @@ fn escape_len(b: &[u8], i: usize) -> usize {
     }
 }
 
+/// Bytes that can start a word, a number or an escape in `words_and_numbers`.
+static STARTS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'+' | b'\\' | b'(' | b'%');
+        c += 1;
+    }
+    t
+};
+
 /// Values this filter wrote itself (or an upstream filter did, like Rails' `[FILTERED]`): never masked
 /// again (keeps masking idempotent).
 pub fn is_masked_value(s: &str) -> bool {
@@ -184,16 +196,19 @@ impl Scanner {
             return Err(ScanError::TooLarge(s.len()));
         }
         let b = s.as_bytes();
-        self.builtin(b, &cx, out, scratch);
-        self.user_rules(s, out, scratch);
-        if decode::has_encoding(b) {
+        let encoded = self.builtin(b, &cx, out, scratch);
+        if self.rule_set.is_some() {
+            self.user_rules(s, out, scratch);
+        }
+        if encoded {
             let mut dec = std::mem::take(&mut scratch.decoded);
             let mut found = std::mem::take(&mut scratch.decoded_matches);
             found.clear();
             if decode::decode(b, &mut dec) {
                 self.builtin(&dec.text, &cx, &mut found, scratch);
-                if let Ok(text) = std::str::from_utf8(&dec.text) {
-                    self.user_rules(text, &mut found, scratch);
+                match std::str::from_utf8(&dec.text) {
+                    Ok(text) if self.rule_set.is_some() => self.user_rules(text, &mut found, scratch),
+                    _ => {}
                 }
                 for m in &found {
                     let (mut start, mut end) = dec.original(m.start, m.end);
@@ -215,7 +230,8 @@ impl Scanner {
         Ok(())
     }
 
-    fn builtin(&self, b: &[u8], cx: &Ctx<'_>, out: &mut Vec<Match>, scratch: &mut Scratch) {
+    /// The built-in detectors over `b`. Returns whether `b` holds percent-escapes or form-encoded spaces.
+    fn builtin(&self, b: &[u8], cx: &Ctx<'_>, out: &mut Vec<Match>, scratch: &mut Scratch) -> bool {
         if self.enabled.has(Detector::Email) {
             for at in memchr::memchr_iter(b'@', b) {
                 self.email_at(b, at, out);
@@ -237,7 +253,7 @@ impl Scanner {
                 }
             }
         }
-        self.words_and_numbers(b, cx, out, scratch);
+        self.words_and_numbers(b, cx, out, scratch)
     }
 
     fn user_rules(&self, s: &str, out: &mut Vec<Match>, scratch: &mut Scratch) {
@@ -457,18 +473,36 @@ impl Scanner {
             || self.enabled.has(Detector::KrDriverLicense)
     }
 
-    fn words_and_numbers(&self, b: &[u8], cx: &Ctx<'_>, out: &mut Vec<Match>, sc: &mut Scratch) {
+    /// Returns whether the text holds `%XX` escapes or form-encoded spaces (noted on the way, so clean text
+    /// costs no extra pass).
+    fn words_and_numbers(&self, b: &[u8], cx: &Ctx<'_>, out: &mut Vec<Match>, sc: &mut Scratch) -> bool {
+        let mut encoded = false;
         let numbers = self.numbers_on();
         let passport = self.enabled.has(Detector::KrPassport);
         let paren = self.enabled.has(Detector::Phone);
         let n = b.len();
         let mut i = 0;
         while i < n {
+            // what cannot start anything (spaces, punctuation, Hangul) is skipped in a tight loop
+            while i < n && !STARTS[usize::from(b[i])] {
+                i += 1;
+            }
+            if i == n {
+                break;
+            }
             let c = b[i];
             if c == b'\\' {
                 // the letter of `\n`, `\t`, `\u003e` does not start a word
                 i += escape_len(b, i);
                 continue;
+            }
+            if c == b'%' {
+                encoded |= decode::escape_at(b, i).is_some();
+                i += 1;
+                continue;
+            }
+            if c == b'+' && !encoded {
+                encoded = decode::form_space(b, i);
             }
             if c.is_ascii_alphabetic() {
                 let s = i;
@@ -509,6 +543,7 @@ impl Scanner {
             }
             i += 1;
         }
+        encoded
     }
 
     /// Parse the numeric span starting at `i` and try its windows. Returns where the span ends.

@@ -4,12 +4,14 @@
 //! `max_value_size`, nesting deeper than 64 levels) or an internal error never passes on unmasked. It goes
 //! to `@ERROR` with the unreadable values redacted (`on_error error`, the default) or is dropped
 //! (`on_error drop`), and is counted.
+pub mod context;
+pub mod decode;
 pub mod detect;
 pub mod kind;
 pub mod mask;
 pub mod validate;
 
-use detect::{is_masked_value, Match, Rule, RuleValidator, Scanner, Scratch};
+use detect::{is_masked_value, Ctx, Match, Rule, RuleValidator, Scanner, Scratch};
 use kind::{normalize_key, Detector, DetectorSet, KindId, BUILTIN, DEFAULT_SENSITIVE_KEYS, KEY_BUF, SENSITIVE_KEY};
 use mask::{Masker, Mode};
 use sluice_core::config::{ConfigError, Element};
@@ -376,7 +378,7 @@ impl MaskFilter {
     fn mask_record_with(&self, record: &mut Map, cx: &mut Cx) -> Result<bool, String> {
         cx.failure = None;
         cx.changed = false;
-        let st = State { in_scope: self.scan_all, mode: None, active: &self.all_accessors };
+        let st = State { in_scope: self.scan_all, mode: None, active: &self.all_accessors, key: None };
         self.walk_map(record, &st, 0, cx);
         match cx.failure.take() {
             Some(reason) => Err(reason),
@@ -390,7 +392,7 @@ impl MaskFilter {
 
     fn walk_map(&self, m: &mut Map, st: &State<'_>, depth: usize, cx: &mut Cx) {
         m.retain(|k, v| {
-            let mut child = State { in_scope: st.in_scope, mode: st.mode, active: &[] };
+            let mut child = State { in_scope: st.in_scope, mode: st.mode, active: &[], key: Some(k) };
             let mut next: Vec<u16> = Vec::new();
             for &ai in st.active {
                 let a = &self.accessors[ai as usize];
@@ -432,7 +434,7 @@ impl MaskFilter {
             Value::Array(items) => {
                 let mut idx = 0;
                 items.retain_mut(|item| {
-                    let mut child = State { in_scope: st.in_scope, mode: st.mode, active: &[] };
+                    let mut child = State { in_scope: st.in_scope, mode: st.mode, active: &[], key: st.key };
                     let mut next: Vec<u16> = Vec::new();
                     for &ai in st.active {
                         let a = &self.accessors[ai as usize];
@@ -458,7 +460,7 @@ impl MaskFilter {
                 });
                 true
             }
-            Value::Str(s) if st.in_scope => match self.mask_text(s.as_str(), st.mode, cx) {
+            Value::Str(s) if st.in_scope => match self.mask_text(s.as_str(), st.mode, st.ctx(false), cx) {
                 Outcome::Keep => true,
                 Outcome::Remove => false,
                 Outcome::Replace(r) => {
@@ -476,7 +478,24 @@ impl MaskFilter {
                     return true;
                 }
                 let text = v.to_display_string();
-                match self.mask_text(&text, st.mode, cx) {
+                match self.mask_text(&text, st.mode, st.ctx(true), cx) {
+                    Outcome::Keep => true,
+                    Outcome::Remove => false,
+                    Outcome::Replace(r) => {
+                        *v = Value::from(r);
+                        true
+                    }
+                }
+            }
+            // A number stored as a float (`4111111111111111.0`, `4.111111111111111e15`): its integer value.
+            Value::Float(f) if st.in_scope => {
+                let f = *f;
+                if !(f.is_finite() && f.fract() == 0.0 && (1e6..1e20).contains(&f.abs())) {
+                    return true;
+                }
+                // `Display` of an integral f64 prints its digits without exponent or fraction
+                let text = format!("{f}");
+                match self.mask_text(&text, st.mode, st.ctx(true), cx) {
                     Outcome::Keep => true,
                     Outcome::Remove => false,
                     Outcome::Replace(r) => {
@@ -486,7 +505,7 @@ impl MaskFilter {
                 }
             }
             Value::Bytes(bytes) if st.in_scope => match std::str::from_utf8(bytes) {
-                Ok(text) => match self.mask_text(text, st.mode, cx) {
+                Ok(text) => match self.mask_text(text, st.mode, st.ctx(false), cx) {
                     Outcome::Keep => true,
                     Outcome::Remove => false,
                     Outcome::Replace(r) => {
@@ -504,8 +523,8 @@ impl MaskFilter {
         }
     }
 
-    fn mask_text(&self, s: &str, over: Option<Mode>, cx: &mut Cx) -> Outcome {
-        if let Err(e) = self.scanner.scan(s, &mut cx.matches, &mut cx.scratch) {
+    fn mask_text(&self, s: &str, over: Option<Mode>, ctx: Ctx<'_>, cx: &mut Cx) -> Outcome {
+        if let Err(e) = self.scanner.scan(s, ctx, &mut cx.matches, &mut cx.scratch) {
             cx.fail(&e.to_string());
             return Outcome::Replace("[REDACTED:unscannable]".into());
         }
@@ -522,7 +541,7 @@ impl MaskFilter {
                 stable = true;
                 break;
             };
-            if self.scanner.scan(text, &mut cx.matches, &mut cx.scratch).is_err() {
+            if self.scanner.scan(text, ctx, &mut cx.matches, &mut cx.scratch).is_err() {
                 break;
             }
             if cx.matches.is_empty() {
@@ -631,6 +650,14 @@ struct State<'a> {
     in_scope: bool,
     mode: Option<Mode>,
     active: &'a [u16],
+    /// The name of the field the value belongs to (array items: the array's field).
+    key: Option<&'a str>,
+}
+
+impl<'a> State<'a> {
+    fn ctx(&self, numeric: bool) -> Ctx<'a> {
+        Ctx { key: self.key, numeric }
+    }
 }
 
 #[derive(Default)]

@@ -80,11 +80,11 @@ impl Masker {
                 return;
             }
         }
-        // Phone numbers keep their first group (carrier or area code: `010-****-5678`).
+        // Phone numbers keep their first group (carrier or area code: `010-****-5678`, `(02)***-5678`,
+        // `010+****+5678`).
         let keep_head = if det == Some(Detector::Phone) {
-            match text.find(['-', ' ', '.']) {
-                Some(p) => p,
-                None if text.starts_with('+') => 3,
+            match text.char_indices().skip(1).find(|&(_, c)| matches!(c, '-' | ' ' | '.' | ')' | '+' | '%')) {
+                Some((p, _)) => p,
                 None => 3,
             }
         } else {
@@ -173,6 +173,9 @@ mod tests {
     fn partial_shapes() {
         assert_eq!(p(Detector::Phone, "010-1234-5678"), "010-****-5678");
         assert_eq!(p(Detector::Phone, "01012345678"), "010****5678");
+        assert_eq!(p(Detector::Phone, "(02)1234-5678"), "(02)****-5678");
+        assert_eq!(p(Detector::Phone, "010+7045+5673"), "010+****+5673");
+        assert_eq!(p(Detector::Phone, "+82-10-1234-5678"), "+82-**-****-5678");
         assert_eq!(p(Detector::Card, "4111-1111-1111-1111"), "****-****-****-1111");
         assert_eq!(p(Detector::Email, "gdhong@example.com"), "g*****@example.com");
         assert_eq!(p(Detector::Jwt, "eyJabc.def.ghi"), "********");

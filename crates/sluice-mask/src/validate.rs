@@ -226,6 +226,59 @@ pub fn email(local: &[u8], domain: &[u8]) -> bool {
     labels >= 2 && (2..=24).contains(&last.len()) && last.iter().all(u8::is_ascii_alphabetic)
 }
 
+/// Length of the Hangul syllable (U+AC00..U+D7A3) at the start of `b`.
+fn hangul_at(b: &[u8]) -> Option<usize> {
+    if b.len() < 3 || !(0xEA..=0xED).contains(&b[0]) || b[1] & 0xC0 != 0x80 || b[2] & 0xC0 != 0x80 {
+        return None;
+    }
+    let cp = (u32::from(b[0] & 0x0F) << 12) | (u32::from(b[1] & 0x3F) << 6) | u32::from(b[2] & 0x3F);
+    (0xAC00..=0xD7A3).contains(&cp).then_some(3)
+}
+
+/// Hangul top-level domains (`.한국` is Korea's; the others are generic ones in use).
+const HANGUL_TLDS: [&str; 3] = ["한국", "닷컴", "닷넷"];
+
+/// An e-mail address whose domain has Hangul labels (`park@회사.한국`, `kim@메일.example.com`). `rest` is the
+/// text after the `@`; returns the length of the domain. A Hangul TLD ends where the known name ends, so
+/// a particle after it (`한국에서`) is not part of the address.
+pub fn email_idn(local: &[u8], rest: &[u8]) -> Option<usize> {
+    if local.is_empty() || local.len() > 64 || local[0] == b'.' || local[local.len() - 1] == b'.' {
+        return None;
+    }
+    let mut e = 0;
+    let mut hangul = false;
+    while e < rest.len() && e < 253 {
+        if rest[e].is_ascii_alphanumeric() || matches!(rest[e], b'.' | b'-') {
+            e += 1;
+        } else if let Some(k) = hangul_at(&rest[e..]) {
+            e += k;
+            hangul = true;
+        } else {
+            break;
+        }
+    }
+    while e > 0 && matches!(rest[e - 1], b'.' | b'-') {
+        e -= 1;
+    }
+    if !hangul {
+        return None;
+    }
+    let dom = &rest[..e];
+    let dot = dom.iter().rposition(|&c| c == b'.')?;
+    let last = &dom[dot + 1..];
+    let tld = if last.first()?.is_ascii_alphabetic() {
+        let k = last.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+        (2..=24).contains(&k).then_some(k)?
+    } else {
+        HANGUL_TLDS.iter().find(|t| last.starts_with(t.as_bytes()))?.len()
+    };
+    let len = dot + 1 + tld;
+    let labels_ok = rest[..len]
+        .split(|&c| c == b'.')
+        .all(|l| !l.is_empty() && l.len() <= 63 && l[0] != b'-' && l[l.len() - 1] != b'-');
+    labels_ok.then_some(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +338,10 @@ mod tests {
         assert!(!email(b"gildong", b"localhost"));
         assert!(!email(b"a", b"example.c0m"));
         assert!(!email(b"", b"example.com"));
+        assert_eq!(email_idn(b"park", "회사.한국".as_bytes()), Some("회사.한국".len()));
+        assert_eq!(email_idn(b"park", "회사.한국에서 확인".as_bytes()), Some("회사.한국".len()));
+        assert_eq!(email_idn(b"kim", "메일.example.com입니다".as_bytes()), Some("메일.example.com".len()));
+        assert_eq!(email_idn(b"kim", b"example.com"), None);
+        assert_eq!(email_idn(b"kim", "회사".as_bytes()), None);
     }
 }

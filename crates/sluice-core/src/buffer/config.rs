@@ -342,7 +342,8 @@ impl BufferConfig {
                 };
                 Some(FileBufferConfig {
                     path,
-                    dir_permission: octal(e, "dir_permission", 0o755)?,
+                    // Fluentd creates 0755; buffered records are as private as the chunks (0600).
+                    dir_permission: octal(e, "dir_permission", 0o700)?,
                     file_permission: octal(e, "file_permission", 0o600)?,
                 })
             }

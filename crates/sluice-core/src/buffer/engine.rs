@@ -233,7 +233,8 @@ impl BufferedOutput {
                 l.create_dir().map_err(|e| {
                     conf.section("buffer")
                         .unwrap_or(conf)
-                        .error_at("path", format!("cannot create buffer directory {}: {e}", l.dir.display()))
+                        .error_at("path", format!("cannot use buffer directory {}: {e}", l.dir.display()))
+                        .with_hint("give sluice a directory of its own: owned by its user, not writable by others")
                 })?;
                 inner.resume();
             }
@@ -274,6 +275,11 @@ impl Inner {
         };
         let mut recovered: Vec<(f64, Queued)> = Vec::new();
         for f in found {
+            if !file_store::owned_by_me(&f.path) {
+                tracing::warn!(output = %self.name, path = %f.path.display(),
+                    "buffer chunk not owned by sluice's user (or not a regular file); not resumed");
+                continue;
+            }
             match self.recover_one(layout, &f) {
                 Ok(Some(q)) => recovered.push(q),
                 Ok(None) => {}

@@ -28,9 +28,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-/// How long `shutdown` keeps trying to flush before it gives up (file chunks stay on disk for the next
-/// start; memory chunks that could not be sent are handed to `<secondary>`/`@ERROR`).
-pub const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(30);
+/// How long after the stop signal (or after `shutdown` is called, without one) a buffer keeps waiting for a
+/// write in progress and trying to flush. Every buffer of an engine shares the same deadline, so with the
+/// inputs' 10 s it fits Kubernetes' 30 s grace period. Then file chunks stay on disk, memory chunks are
+/// spilled to disk (or handed to `<secondary>`/`@ERROR`), all for the next start.
+pub const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(15);
 
 struct Staged {
     id: [u8; 16],
@@ -83,6 +85,11 @@ struct Inner {
     name: String,
     cfg: BufferConfig,
     layout: Option<Layout>,
+    /// Memory buffer: where chunks left at shutdown are written, and read back at the next start.
+    spill: Option<Layout>,
+    /// When the engine's stop signal was seen: the shutdown deadline counts from it.
+    stop_seen: Arc<Mutex<Option<Instant>>>,
+    stop_signal: crate::plugin::Shutdown,
     writer: Arc<dyn ChunkWriter>,
     secondary: Option<Arc<dyn Output>>,
     router: RouterHandle,
@@ -141,6 +148,18 @@ fn entry_offsets(data: &[u8]) -> (Vec<(usize, usize)>, usize) {
 
 fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// The spill directory of a memory buffer: `ROOT/worker0/ID/spill` with an `@id` (as file buffers), else
+/// a name made from the label and the output (stable as long as the configuration is).
+fn spill_dir(root: &std::path::Path, id: Option<&str>, label: &str, name: &str) -> PathBuf {
+    let safe = |s: &str| -> String {
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '_' }).collect()
+    };
+    match id {
+        Some(id) => root.join("worker0").join(safe(id)).join("spill"),
+        None => root.join("worker0").join("spill").join(format!("{}.{}", safe(label), safe(name))),
+    }
 }
 
 /// Copy `used` flags from a clone back to the original so unused-parameter warnings stay right.
@@ -209,9 +228,20 @@ impl BufferedOutput {
             }
         };
         let layout = cfg.file.as_ref().map(Layout::new);
+        let spill = match (&layout, cfg.spill_at_shutdown, ctx.system.root_dir.as_deref()) {
+            (None, true, Some(root)) => Some(Layout::new(&super::config::FileBufferConfig {
+                path: spill_dir(root, conf.plugin_id(), &ctx.label, &name),
+                dir_permission: 0o700,
+                file_permission: 0o600,
+            })),
+            _ => None,
+        };
         let inner = Arc::new(Inner {
             name,
             layout,
+            spill,
+            stop_seen: Arc::default(),
+            stop_signal: ctx.shutdown.clone(),
             writer,
             secondary,
             router: ctx.router.clone(),
@@ -236,7 +266,16 @@ impl BufferedOutput {
                         .error_at("path", format!("cannot use buffer directory {}: {e}", l.dir.display()))
                         .with_hint("give sluice a directory of its own: owned by its user, not writable by others")
                 })?;
-                inner.resume();
+                inner.resume(l);
+            }
+            // Records a memory buffer spilled at the last stop are sent first.
+            if let Some(l) = inner.spill.as_ref().filter(|l| l.dir.exists()) {
+                file_store::check_private_dir(&l.dir, 0o700).map_err(|e| {
+                    conf.section("buffer")
+                        .unwrap_or(conf)
+                        .error(format!("cannot use the shutdown spill directory {}: {e}", l.dir.display()))
+                })?;
+                inner.resume(l);
             }
         }
         Ok(BufferedOutput { inner })
@@ -264,8 +303,7 @@ impl BufferedOutput {
 impl Inner {
     // ---- start-up recovery -------------------------------------------------------------------------
 
-    fn resume(&self) {
-        let Some(layout) = &self.layout else { return };
+    fn resume(&self, layout: &Layout) {
         let found = match layout.scan() {
             Ok(f) => f,
             Err(e) => {
@@ -1102,6 +1140,52 @@ impl Inner {
         }
     }
 
+    /// Write the chunks a memory buffer has left at shutdown to its spill directory, for the next start.
+    /// Returns those that could not be spilled (no spill directory, or a write failed).
+    fn spill_chunks(&self, chunks: Vec<Queued>) -> Vec<Queued> {
+        let Some(spill) = &self.spill else {
+            return chunks;
+        };
+        if chunks.is_empty() {
+            return chunks;
+        }
+        if let Err(e) = spill.create_dir() {
+            tracing::error!(output = %self.name, dir = %spill.dir.display(), error = %e,
+                "cannot use the shutdown spill directory");
+            return chunks;
+        }
+        let mut rest = Vec::new();
+        let (mut n, mut records) = (0usize, 0usize);
+        for q in chunks {
+            match &q.body {
+                // Spilled by an earlier run and not sent yet: already there.
+                Body::File(_) => {
+                    n += 1;
+                    records += q.records;
+                }
+                Body::Mem(data) => match spill.write_queued(&q.id, &q.meta, self.cfg.compress_gzip, data) {
+                    Ok(_) => {
+                        n += 1;
+                        records += q.records;
+                    }
+                    Err(e) => {
+                        tracing::error!(output = %self.name, dir = %spill.dir.display(), error = %e,
+                            "cannot spill a memory chunk at shutdown");
+                        rest.push(q);
+                    }
+                },
+            }
+        }
+        if n > 0 {
+            if let Ok(d) = File::open(&spill.dir) {
+                let _ = d.sync_all();
+            }
+            tracing::warn!(output = %self.name, chunks = n, records, dir = %spill.dir.display(),
+                "memory buffer not flushed at shutdown; records spilled to disk and sent at the next start");
+        }
+        rest
+    }
+
     async fn ticker(self: Arc<Self>) {
         loop {
             if self.stopping.load(Ordering::Relaxed) {
@@ -1114,6 +1198,7 @@ impl Inner {
     }
 
     async fn shutdown(self: &Arc<Self>) {
+        let deadline = self.stop_seen.lock().unwrap_or_else(Instant::now) + SHUTDOWN_FLUSH_LIMIT;
         self.stopping.store(true, Ordering::SeqCst);
         self.wake.notify_waiters();
         self.space.notify_all();
@@ -1121,7 +1206,8 @@ impl Inner {
         let wait = self.cfg.delayed_commit_timeout + Duration::from_secs(1);
         for t in tasks {
             let abort = t.abort_handle();
-            if tokio::time::timeout(wait, t).await.is_err() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(wait.min(left), t).await.is_err() {
                 abort.abort();
             }
         }
@@ -1153,7 +1239,8 @@ impl Inner {
                     self.process(job, true).await;
                 }
             };
-            if tokio::time::timeout(SHUTDOWN_FLUSH_LIMIT, drain).await.is_err() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(left, drain).await.is_err() {
                 tracing::warn!(output = %self.name, limit = ?SHUTDOWN_FLUSH_LIMIT, "flush at shutdown did not finish in time");
             }
         } else if self.layout.is_some() {
@@ -1184,6 +1271,8 @@ impl Inner {
             (left, chunks)
         };
         if self.layout.is_none() {
+            let left_chunks = self.spill_chunks(left_chunks);
+            let left: usize = left_chunks.iter().map(|q| q.records).sum();
             if left > 0 {
                 tracing::error!(output = %self.name, records = left,
                     "memory buffer not flushed at shutdown; records handed to <secondary>/@ERROR");
@@ -1228,6 +1317,13 @@ impl Output for BufferedOutput {
             tasks.push(tokio::spawn(tracing::Instrument::in_current_span(self.inner.clone().worker())));
         }
         tasks.push(tokio::spawn(tracing::Instrument::in_current_span(self.inner.clone().ticker())));
+        drop(tasks);
+        // The shutdown deadline counts from the engine's stop signal (shared by every buffer).
+        let (signal, seen) = (self.inner.stop_signal.clone(), self.inner.stop_seen.clone());
+        tokio::spawn(async move {
+            signal.wait().await;
+            seen.lock().get_or_insert_with(Instant::now);
+        });
         Ok(())
     }
 

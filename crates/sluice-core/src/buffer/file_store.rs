@@ -83,15 +83,21 @@ impl Layout {
         let path = self.chunk_path(id, true);
         // Meta first: a chunk file without its meta file can only be an empty one.
         self.write_meta(&path, meta, gzip)?;
-        let file = self.new_file(&path)?;
+        // Append mode: after a failed write is cut back (set_len) the next write lands at the new end.
+        let file = self.open_new(&path, true)?;
         Ok((file, path))
     }
 
     /// A chunk or meta file that must not exist yet: never opens a file (or follows a symlink) someone put
     /// there (O_EXCL, O_NOFOLLOW).
     fn new_file(&self, path: &Path) -> io::Result<File> {
+        self.open_new(path, false)
+    }
+
+    fn open_new(&self, path: &Path, append: bool) -> io::Result<File> {
         OpenOptions::new()
             .write(true)
+            .append(append)
             .create_new(true)
             .custom_flags(libc::O_NOFOLLOW)
             .mode(self.file_permission)
@@ -118,7 +124,11 @@ impl Layout {
         let from = self.chunk_path(id, true);
         let to = self.chunk_path(id, false);
         fs::rename(Self::meta_path(&from), Self::meta_path(&to))?;
-        fs::rename(&from, &to)?;
+        if let Err(e) = fs::rename(&from, &to) {
+            // Put the meta file back so that a retry (or the next start) finds the chunk whole.
+            let _ = fs::rename(Self::meta_path(&to), Self::meta_path(&from));
+            return Err(e);
+        }
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }

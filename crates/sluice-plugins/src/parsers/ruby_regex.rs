@@ -236,9 +236,13 @@ impl RubyRegex {
                     match p {
                         Ok(p) => parts.push(p),
                         Err(_) => {
-                            // Undecided: keep the rest of the text as one field rather than lose it.
+                            // Undecided: keep the rest of the text (from the end of the last field) as one
+                            // field rather than lose it.
                             self.note_gave_up();
-                            let done: usize = parts.iter().map(|p: &&str| p.len()).sum();
+                            let done = parts
+                                .last()
+                                .map(|p: &&str| (p.as_ptr() as usize - text.as_ptr() as usize) + p.len())
+                                .unwrap_or(0);
                             parts.push(text.get(done..).unwrap_or_default());
                             break;
                         }

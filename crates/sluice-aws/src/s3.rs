@@ -434,4 +434,17 @@ mod tests {
         );
         assert_eq!(expand_placeholders("${tag[-1]}-${nope}", &meta, true), "access-${nope}");
     }
+
+    #[test]
+    fn record_values_cannot_move_an_object_to_another_prefix() {
+        let meta = ChunkMetadata {
+            tag: Some("app.../../restricted".into()),
+            timekey: None,
+            variables: vec![("team".into(), "b/secret".into())],
+        };
+        assert_eq!(
+            expand_placeholders("logs/${team}/${tag}/", &meta, true),
+            "logs/b%2Fsecret/app%2E%2E%2E%2F%2E%2E%2Frestricted/"
+        );
+    }
 }

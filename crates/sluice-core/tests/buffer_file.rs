@@ -48,7 +48,7 @@ async fn staged_chunks_survive_an_unclean_stop_and_are_delivered_once() {
         let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{f} has mode {mode:o}");
     }
-    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o755);
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
 
     let fake = Fake::new(vec![Resp::Retry], Resp::Ok);
     let h = build("crash1b", &conf(&dir, "  flush_interval 1h\n"), fake.clone()).unwrap();

@@ -84,7 +84,7 @@ fn full_disk_run(buffer_extra: &str) {
     // when the test creates `free`, stop sluice with SIGTERM when it creates `stop`. Both files are on the
     // test's own disk, which the namespace shares.
     let script = format!(
-        "mount -t tmpfs -o size=256k tmpfs '{buf}' || exit 90\n\
+        "mount -t tmpfs -o size=256k,mode=0700 tmpfs '{buf}' || exit 90\n\
          dd if=/dev/zero of='{buf}/filler' bs=4k 2>/dev/null\n\
          '{bin}' -c '{conf}' -o '{log}' & s=$!\n\
          while [ ! -e '{d}/free' ]; do sleep 0.1; done\n\

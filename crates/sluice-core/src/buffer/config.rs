@@ -267,6 +267,9 @@ pub struct BufferConfig {
     pub flush_thread_count: usize,
     pub flush_thread_interval: Duration,
     pub flush_at_shutdown: bool,
+    /// Memory buffer: write what is left at shutdown to a spill directory and send it at the next start
+    /// (sluice's `spill_at_shutdown`, default true; needs `<system> root_dir`).
+    pub spill_at_shutdown: bool,
     pub delayed_commit_timeout: Duration,
     pub overflow_action: OverflowAction,
     pub timekey_wait: i64,
@@ -342,7 +345,8 @@ impl BufferConfig {
                 };
                 Some(FileBufferConfig {
                     path,
-                    dir_permission: octal(e, "dir_permission", 0o755)?,
+                    // Fluentd creates 0755; buffered records are as private as the chunks (0600).
+                    dir_permission: octal(e, "dir_permission", 0o700)?,
                     file_permission: octal(e, "file_permission", 0o600)?,
                 })
             }
@@ -463,6 +467,7 @@ impl BufferConfig {
             flush_thread_count: flush_thread_count as usize,
             flush_thread_interval: secs(pick("flush_thread_interval").time_or("flush_thread_interval", 1.0)?.max(0.01)),
             flush_at_shutdown: pick("flush_at_shutdown").bool_or("flush_at_shutdown", !persistent)?,
+            spill_at_shutdown: e.bool_or("spill_at_shutdown", true)?,
             delayed_commit_timeout: secs(
                 pick("delayed_commit_timeout").time_or("delayed_commit_timeout", 60.0)?.max(0.001),
             ),

@@ -28,9 +28,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-/// How long `shutdown` keeps trying to flush before it gives up (file chunks stay on disk for the next
-/// start; memory chunks that could not be sent are handed to `<secondary>`/`@ERROR`).
-pub const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(30);
+/// How long after the stop signal (or after `shutdown` is called, without one) a buffer keeps waiting for a
+/// write in progress and trying to flush. Every buffer of an engine shares the same deadline, so with the
+/// inputs' 10 s it fits Kubernetes' 30 s grace period. Then file chunks stay on disk, memory chunks are
+/// spilled to disk (or handed to `<secondary>`/`@ERROR`), all for the next start.
+pub const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(15);
 
 struct Staged {
     id: [u8; 16],
@@ -46,6 +48,29 @@ struct Staged {
     file: Option<(File, PathBuf)>,
     /// Bytes of the chunk file that hold whole, accepted entries: a failed write is cut back to this.
     written: u64,
+}
+
+/// A chunk's state before an emit touched it, to undo a failed emit exactly.
+#[derive(Clone, Copy)]
+struct Before {
+    written: u64,
+    data_len: usize,
+    records: usize,
+    bytes: u64,
+    /// The emit created the chunk: undoing removes it.
+    created: bool,
+}
+
+impl Before {
+    const NEW: Before = Before { written: 0, data_len: 0, records: 0, bytes: 0, created: true };
+}
+
+/// What one emit changed, so that it can be undone or completed.
+#[derive(Default)]
+struct Tx {
+    before: HashMap<[u8; 16], Before>,
+    /// Chunks that filled up during the emit: queued when it succeeds, staged again when it fails.
+    rolled: Vec<Staged>,
 }
 
 enum Body {
@@ -74,6 +99,8 @@ struct Job {
 #[derive(Default)]
 struct State {
     staged: HashMap<ChunkMetadata, Staged>,
+    /// File chunks whose move to the queue failed (an unwritable directory): tried again at every tick.
+    unqueued: Vec<Staged>,
     queue: VecDeque<Queued>,
     total_bytes: u64,
     retry: Option<RetryState>,
@@ -83,6 +110,11 @@ struct Inner {
     name: String,
     cfg: BufferConfig,
     layout: Option<Layout>,
+    /// Memory buffer: where chunks left at shutdown are written, and read back at the next start.
+    spill: Option<Layout>,
+    /// When the engine's stop signal was seen: the shutdown deadline counts from it.
+    stop_seen: Arc<Mutex<Option<Instant>>>,
+    stop_signal: crate::plugin::Shutdown,
     writer: Arc<dyn ChunkWriter>,
     secondary: Option<Arc<dyn Output>>,
     router: RouterHandle,
@@ -141,6 +173,18 @@ fn entry_offsets(data: &[u8]) -> (Vec<(usize, usize)>, usize) {
 
 fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// The spill directory of a memory buffer: `ROOT/worker0/ID/spill` with an `@id` (as file buffers), else
+/// a name made from the label and the output (stable as long as the configuration is).
+fn spill_dir(root: &std::path::Path, id: Option<&str>, label: &str, name: &str) -> PathBuf {
+    let safe = |s: &str| -> String {
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '_' }).collect()
+    };
+    match id {
+        Some(id) => root.join("worker0").join(safe(id)).join("spill"),
+        None => root.join("worker0").join("spill").join(format!("{}.{}", safe(label), safe(name))),
+    }
 }
 
 /// Copy `used` flags from a clone back to the original so unused-parameter warnings stay right.
@@ -209,9 +253,20 @@ impl BufferedOutput {
             }
         };
         let layout = cfg.file.as_ref().map(Layout::new);
+        let spill = match (&layout, cfg.spill_at_shutdown, ctx.system.root_dir.as_deref()) {
+            (None, true, Some(root)) => Some(Layout::new(&super::config::FileBufferConfig {
+                path: spill_dir(root, conf.plugin_id(), &ctx.label, &name),
+                dir_permission: 0o700,
+                file_permission: 0o600,
+            })),
+            _ => None,
+        };
         let inner = Arc::new(Inner {
             name,
             layout,
+            spill,
+            stop_seen: Arc::default(),
+            stop_signal: ctx.shutdown.clone(),
             writer,
             secondary,
             router: ctx.router.clone(),
@@ -233,9 +288,19 @@ impl BufferedOutput {
                 l.create_dir().map_err(|e| {
                     conf.section("buffer")
                         .unwrap_or(conf)
-                        .error_at("path", format!("cannot create buffer directory {}: {e}", l.dir.display()))
+                        .error_at("path", format!("cannot use buffer directory {}: {e}", l.dir.display()))
+                        .with_hint("give sluice a directory of its own: owned by its user, not writable by others")
                 })?;
-                inner.resume();
+                inner.resume(l);
+            }
+            // Records a memory buffer spilled at the last stop are sent first.
+            if let Some(l) = inner.spill.as_ref().filter(|l| l.dir.exists()) {
+                file_store::check_private_dir(&l.dir, 0o700).map_err(|e| {
+                    conf.section("buffer")
+                        .unwrap_or(conf)
+                        .error(format!("cannot use the shutdown spill directory {}: {e}", l.dir.display()))
+                })?;
+                inner.resume(l);
             }
         }
         Ok(BufferedOutput { inner })
@@ -249,8 +314,8 @@ impl BufferedOutput {
     /// Chunks waiting in the queue, and records staged or queued.
     pub fn pending(&self) -> (usize, usize) {
         let st = self.inner.state.lock();
-        let recs =
-            st.staged.values().map(|s| s.records).sum::<usize>() + st.queue.iter().map(|q| q.records).sum::<usize>();
+        let recs = st.staged.values().chain(&st.unqueued).map(|s| s.records).sum::<usize>()
+            + st.queue.iter().map(|q| q.records).sum::<usize>();
         (st.queue.len(), recs)
     }
 
@@ -263,8 +328,7 @@ impl BufferedOutput {
 impl Inner {
     // ---- start-up recovery -------------------------------------------------------------------------
 
-    fn resume(&self) {
-        let Some(layout) = &self.layout else { return };
+    fn resume(&self, layout: &Layout) {
         let found = match layout.scan() {
             Ok(f) => f,
             Err(e) => {
@@ -274,6 +338,11 @@ impl Inner {
         };
         let mut recovered: Vec<(f64, Queued)> = Vec::new();
         for f in found {
+            if !file_store::owned_by_me(&f.path) {
+                tracing::warn!(output = %self.name, path = %f.path.display(),
+                    "buffer chunk not owned by sluice's user (or not a regular file); not resumed");
+                continue;
+            }
             match self.recover_one(layout, &f) {
                 Ok(Some(q)) => recovered.push(q),
                 Ok(None) => {}
@@ -427,26 +496,34 @@ impl Inner {
                 }
             }
         }
-        self.metrics.records_in.add(events.len() as u64);
         let mut too_large: Vec<Event> = Vec::new();
         let mut queued = false;
+        let mut tx = Tx::default();
         let mut result = Ok(());
         for (meta, range) in &runs {
-            if let Err(e) = self.append_run(&mut st, meta, tag, &events[range.clone()], &mut too_large, &mut queued) {
+            if let Err(e) = self.append_run(&mut st, meta, tag, &events[range.clone()], &mut too_large, &mut tx) {
                 result = Err(e);
                 break;
             }
         }
-        // File buffer: write what this emit added, so a kill -9 after we return loses nothing. When the emit
-        // failed, the input sends the whole batch again: keep none of it.
-        let write_result = match (&self.layout, &result) {
-            (None, _) => Ok(()),
-            (Some(_), Ok(())) => self.write_pending(&mut st),
-            (Some(_), Err(_)) => {
-                Self::discard_pending(&mut st);
-                Ok(())
+        // File buffer: write what this emit added, so a kill -9 after we return loses nothing.
+        if result.is_ok() && self.layout.is_some() {
+            result = self.write_pending(&mut st);
+        }
+        // All or nothing: when the emit fails the input sends the whole batch again, so none of it may stay,
+        // not even in a chunk that filled up on the way (it is queued only now).
+        match &result {
+            Ok(()) => {
+                self.metrics.records_in.add(events.len() as u64);
+                for s in tx.rolled.drain(..) {
+                    queued |= self.enqueue_staged(&mut st, s);
+                }
             }
-        };
+            Err(_) => {
+                self.rollback(&mut st, tx);
+                too_large.clear();
+            }
+        }
         if self.cfg.flush_mode == FlushMode::Immediate {
             let keys: Vec<ChunkMetadata> = st.staged.keys().cloned().collect();
             for k in keys {
@@ -464,7 +541,7 @@ impl Inner {
                 "record larger than chunk_limit_size; sent to @ERROR");
             self.route_errors(tag, too_large, "record is larger than chunk_limit_size");
         }
-        result.and(write_result)
+        result
     }
 
     /// Append events that share `meta` to its staged chunk, queuing chunks as they fill. The common case
@@ -476,7 +553,7 @@ impl Inner {
         tag: &str,
         evs: &[Event],
         too_large: &mut Vec<Event>,
-        queued: &mut bool,
+        tx: &mut Tx,
     ) -> Result<(), EmitError> {
         let limit = self.cfg.chunk_limit_size;
         let max_records = self.cfg.chunk_limit_records.unwrap_or(usize::MAX);
@@ -484,12 +561,20 @@ impl Inner {
         while i < evs.len() {
             if !st.staged.contains_key(meta) {
                 let s = self.new_staged(meta)?;
+                tx.before.insert(s.id, Before::NEW);
                 st.staged.insert(meta.clone(), s);
             }
             let State { staged, total_bytes, .. } = &mut *st;
             let Some(chunk) = staged.get_mut(meta) else {
                 return Ok(());
             };
+            tx.before.entry(chunk.id).or_insert(Before {
+                written: chunk.written,
+                data_len: chunk.data.len(),
+                records: chunk.records,
+                bytes: chunk.bytes,
+                created: false,
+            });
             let mut roll = false;
             while i < evs.len() {
                 if chunk.records >= max_records {
@@ -523,18 +608,17 @@ impl Inner {
                 }
             }
             if roll {
-                // A chunk that filled up is written (and queued) now; if that fails the emit fails, before
-                // any of its records count as accepted.
-                if self.layout.is_some() {
-                    if let Some(chunk) = st.staged.get_mut(meta) {
-                        if let Err(e) = Self::write_staged(chunk, self.cfg.compress_gzip) {
-                            let msg = format!("cannot write buffer chunk file: {e}");
-                            self.note_error(&msg);
-                            return Err(EmitError::BufferOverflow { output: self.name.clone(), reason: msg });
-                        }
+                // A chunk that filled up is written now and set aside; it is queued when the whole emit has
+                // succeeded (a later failure cuts it back like every other chunk of the batch).
+                if let Some(mut chunk) = st.staged.remove(meta) {
+                    if let Err(e) = Self::write_staged(&mut chunk, self.cfg.compress_gzip) {
+                        tx.rolled.push(chunk);
+                        let msg = format!("cannot write buffer chunk file: {e}");
+                        self.note_error(&msg);
+                        return Err(EmitError::BufferOverflow { output: self.name.clone(), reason: msg });
                     }
+                    tx.rolled.push(chunk);
                 }
-                *queued |= self.enqueue_key(st, meta);
             }
         }
         Ok(())
@@ -576,60 +660,62 @@ impl Inner {
         }
     }
 
-    /// Write the pending bytes of file-backed staged chunks, all or nothing: if one write fails, the chunks
-    /// written before it are cut back too and every pending record is forgotten, so that the input's retry
-    /// of the batch stores each record once.
+    /// Write the pending bytes of file-backed staged chunks; stops at the first failure (the caller rolls
+    /// the whole emit back).
     fn write_pending(&self, st: &mut State) -> Result<(), EmitError> {
         let gz = self.cfg.compress_gzip;
-        let mut done: Vec<(ChunkMetadata, u64, usize, u64)> = Vec::new();
-        let mut err = None;
-        for (k, s) in st.staged.iter_mut() {
-            if s.data.is_empty() {
-                continue;
-            }
-            let undo = (k.clone(), s.written, s.pending_records, s.data.len() as u64);
+        for s in st.staged.values_mut() {
             if let Err(e) = Self::write_staged(s, gz) {
-                err = Some(e);
-                break;
+                let msg = format!("cannot write buffer chunk file: {e}");
+                self.note_error(&msg);
+                return Err(EmitError::BufferOverflow { output: self.name.clone(), reason: msg });
             }
-            done.push(undo);
         }
-        let Some(e) = err else {
-            return Ok(());
-        };
-        for (k, written, records, bytes) in done {
-            let Some(s) = st.staged.get_mut(&k) else { continue };
-            if let Some((f, path)) = &s.file {
-                if let Err(te) = f.set_len(written) {
-                    tracing::error!(output = %self.name, path = %path.display(), error = %te,
-                        "cannot cut back a buffer chunk after a failed write; its last records may be sent twice");
-                }
-            }
-            s.written = written;
-            s.records -= records;
-            s.bytes = s.bytes.saturating_sub(bytes);
-            st.total_bytes = st.total_bytes.saturating_sub(bytes);
-        }
-        Self::discard_pending(st);
-        let msg = format!("cannot write buffer chunk file: {e}");
-        self.note_error(&msg);
-        Err(EmitError::BufferOverflow { output: self.name.clone(), reason: msg })
+        Ok(())
     }
 
-    /// Forget the records of staged chunks that are not in their files yet (the emit that added them failed).
-    fn discard_pending(st: &mut State) {
-        let State { staged, total_bytes, .. } = st;
-        for s in staged.values_mut() {
-            if s.file.is_none() || s.data.is_empty() {
-                continue;
+    /// Undo a failed emit exactly: every chunk it touched goes back to its state before the emit (files cut
+    /// back with `ftruncate`, which works on a full disk), chunks it created are removed, chunks that filled
+    /// up during it are staged again instead of queued.
+    fn rollback(&self, st: &mut State, mut tx: Tx) {
+        let touched: Vec<ChunkMetadata> =
+            st.staged.iter().filter(|(_, s)| tx.before.contains_key(&s.id)).map(|(k, _)| k.clone()).collect();
+        let mut back: Vec<Staged> = Vec::new();
+        for k in touched {
+            if let Some(s) = st.staged.remove(&k) {
+                back.extend(self.undo(st, s, &tx.before));
             }
-            let lost = s.data.len() as u64;
-            s.bytes = s.bytes.saturating_sub(lost);
-            s.records -= s.pending_records;
-            s.pending_records = 0;
-            s.data.clear();
-            *total_bytes = total_bytes.saturating_sub(lost);
         }
+        for s in tx.rolled.drain(..) {
+            back.extend(self.undo(st, s, &tx.before));
+        }
+        for s in back {
+            st.staged.insert(s.meta.clone(), s);
+        }
+    }
+
+    /// One chunk of [`Self::rollback`]: its state before the emit, or None when the emit created it.
+    fn undo(&self, st: &mut State, mut s: Staged, before: &HashMap<[u8; 16], Before>) -> Option<Staged> {
+        let b = before.get(&s.id).copied().unwrap_or(Before::NEW);
+        st.total_bytes = st.total_bytes.saturating_sub(s.bytes.saturating_sub(b.bytes));
+        if b.created {
+            if let Some((_, p)) = &s.file {
+                Layout::remove(p);
+            }
+            return None;
+        }
+        if let Some((f, path)) = &s.file {
+            if let Err(e) = f.set_len(b.written) {
+                tracing::error!(output = %self.name, path = %path.display(), error = %e,
+                    "cannot cut back a buffer chunk after a failed write; its last records may be sent twice");
+            }
+        }
+        s.written = b.written;
+        s.data.truncate(b.data_len);
+        s.records = b.records;
+        s.pending_records = 0;
+        s.bytes = b.bytes;
+        Some(s)
     }
 
     /// Append the pending entries to the chunk file. A failed write (a full disk) is cut back to the last
@@ -663,9 +749,14 @@ impl Inner {
 
     /// Move the staged chunk for `key` to the queue. True when something was queued.
     fn enqueue_key(&self, st: &mut State, key: &ChunkMetadata) -> bool {
-        let Some(mut s) = st.staged.remove(key) else {
-            return false;
-        };
+        match st.staged.remove(key) {
+            Some(s) => self.enqueue_staged(st, s),
+            None => false,
+        }
+    }
+
+    /// Move a staged chunk (already out of the staged map) to the queue. True when something was queued.
+    fn enqueue_staged(&self, st: &mut State, mut s: Staged) -> bool {
         if s.records == 0 {
             if let Some((_, p)) = &s.file {
                 Layout::remove(p);
@@ -674,8 +765,12 @@ impl Inner {
         }
         let body = match &self.layout {
             Some(l) => {
+                // A chunk that cannot be completed or renamed stays staged on disk and is tried again at the
+                // next tick (and at the next start): never queued half-written or half-renamed.
                 if let Err(e) = Self::write_staged(&mut s, self.cfg.compress_gzip) {
-                    self.note_error(&format!("cannot write buffer chunk file: {e}"));
+                    self.note_error(&format!("cannot write buffer chunk file (will retry): {e}"));
+                    st.unqueued.push(s);
+                    return false;
                 }
                 let Some((file, path)) = s.file.take() else {
                     return false;
@@ -683,8 +778,10 @@ impl Inner {
                 match l.enqueue(&s.id, &file) {
                     Ok(p) => Body::File(p),
                     Err(e) => {
-                        self.note_error(&format!("cannot queue buffer chunk file: {e}"));
-                        Body::File(path)
+                        self.note_error(&format!("cannot queue buffer chunk file (will retry): {e}"));
+                        s.file = Some((file, path));
+                        st.unqueued.push(s);
+                        return false;
                     }
                 }
             }
@@ -738,6 +835,10 @@ impl Inner {
     /// Queue staged chunks whose time has come.
     fn enqueue_due(&self, force: bool) {
         let mut st = self.state.lock();
+        let mut any = false;
+        for s in std::mem::take(&mut st.unqueued) {
+            any |= self.enqueue_staged(&mut st, s);
+        }
         let now = Instant::now();
         let unix = unix_now();
         let due: Vec<ChunkMetadata> = st
@@ -757,7 +858,6 @@ impl Inner {
             })
             .map(|(k, _)| k.clone())
             .collect();
-        let mut any = false;
         for k in due {
             any |= self.enqueue_key(&mut st, &k);
         }
@@ -1096,6 +1196,52 @@ impl Inner {
         }
     }
 
+    /// Write the chunks a memory buffer has left at shutdown to its spill directory, for the next start.
+    /// Returns those that could not be spilled (no spill directory, or a write failed).
+    fn spill_chunks(&self, chunks: Vec<Queued>) -> Vec<Queued> {
+        let Some(spill) = &self.spill else {
+            return chunks;
+        };
+        if chunks.is_empty() {
+            return chunks;
+        }
+        if let Err(e) = spill.create_dir() {
+            tracing::error!(output = %self.name, dir = %spill.dir.display(), error = %e,
+                "cannot use the shutdown spill directory");
+            return chunks;
+        }
+        let mut rest = Vec::new();
+        let (mut n, mut records) = (0usize, 0usize);
+        for q in chunks {
+            match &q.body {
+                // Spilled by an earlier run and not sent yet: already there.
+                Body::File(_) => {
+                    n += 1;
+                    records += q.records;
+                }
+                Body::Mem(data) => match spill.write_queued(&q.id, &q.meta, self.cfg.compress_gzip, data) {
+                    Ok(_) => {
+                        n += 1;
+                        records += q.records;
+                    }
+                    Err(e) => {
+                        tracing::error!(output = %self.name, dir = %spill.dir.display(), error = %e,
+                            "cannot spill a memory chunk at shutdown");
+                        rest.push(q);
+                    }
+                },
+            }
+        }
+        if n > 0 {
+            if let Ok(d) = File::open(&spill.dir) {
+                let _ = d.sync_all();
+            }
+            tracing::warn!(output = %self.name, chunks = n, records, dir = %spill.dir.display(),
+                "memory buffer not flushed at shutdown; records spilled to disk and sent at the next start");
+        }
+        rest
+    }
+
     async fn ticker(self: Arc<Self>) {
         loop {
             if self.stopping.load(Ordering::Relaxed) {
@@ -1108,6 +1254,7 @@ impl Inner {
     }
 
     async fn shutdown(self: &Arc<Self>) {
+        let deadline = self.stop_seen.lock().unwrap_or_else(Instant::now) + SHUTDOWN_FLUSH_LIMIT;
         self.stopping.store(true, Ordering::SeqCst);
         self.wake.notify_waiters();
         self.space.notify_all();
@@ -1115,7 +1262,8 @@ impl Inner {
         let wait = self.cfg.delayed_commit_timeout + Duration::from_secs(1);
         for t in tasks {
             let abort = t.abort_handle();
-            if tokio::time::timeout(wait, t).await.is_err() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(wait.min(left), t).await.is_err() {
                 abort.abort();
             }
         }
@@ -1147,7 +1295,8 @@ impl Inner {
                     self.process(job, true).await;
                 }
             };
-            if tokio::time::timeout(SHUTDOWN_FLUSH_LIMIT, drain).await.is_err() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(left, drain).await.is_err() {
                 tracing::warn!(output = %self.name, limit = ?SHUTDOWN_FLUSH_LIMIT, "flush at shutdown did not finish in time");
             }
         } else if self.layout.is_some() {
@@ -1164,7 +1313,7 @@ impl Inner {
             for q in st.queue.iter_mut() {
                 q.inflight = false;
             }
-            let left: usize = st.staged.values().map(|s| s.records).sum::<usize>()
+            let left: usize = st.staged.values().chain(&st.unqueued).map(|s| s.records).sum::<usize>()
                 + st.queue.iter().map(|q| q.records).sum::<usize>();
             let mut chunks = Vec::new();
             if self.layout.is_none() && left > 0 {
@@ -1178,6 +1327,8 @@ impl Inner {
             (left, chunks)
         };
         if self.layout.is_none() {
+            let left_chunks = self.spill_chunks(left_chunks);
+            let left: usize = left_chunks.iter().map(|q| q.records).sum();
             if left > 0 {
                 tracing::error!(output = %self.name, records = left,
                     "memory buffer not flushed at shutdown; records handed to <secondary>/@ERROR");
@@ -1222,6 +1373,13 @@ impl Output for BufferedOutput {
             tasks.push(tokio::spawn(tracing::Instrument::in_current_span(self.inner.clone().worker())));
         }
         tasks.push(tokio::spawn(tracing::Instrument::in_current_span(self.inner.clone().ticker())));
+        drop(tasks);
+        // The shutdown deadline counts from the engine's stop signal (shared by every buffer).
+        let (signal, seen) = (self.inner.stop_signal.clone(), self.inner.stop_seen.clone());
+        tokio::spawn(async move {
+            signal.wait().await;
+            seen.lock().get_or_insert_with(Instant::now);
+        });
         Ok(())
     }
 
@@ -1239,5 +1397,117 @@ impl Output for BufferedOutput {
 
     fn metrics(&self) -> Option<Arc<OutputMetrics>> {
         Some(self.inner.metrics.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventTime, Value};
+    use crate::plugin::Registry;
+
+    struct Nowhere;
+
+    #[async_trait]
+    impl ChunkWriter for Nowhere {
+        async fn write(&self, _chunk: &Chunk) -> Result<(), WriteError> {
+            Err(WriteError::retryable("not now"))
+        }
+    }
+
+    fn ev(k: &str, n: i64) -> Event {
+        let mut r = crate::event::Map::new();
+        r.insert("k", Value::Str(k.into()));
+        r.insert("n", Value::Int(n));
+        r.insert("pad", Value::Str("x".repeat(200).as_str().into()));
+        Event::new(EventTime::new(1, 0), r)
+    }
+
+    /// Every `n` in the chunk files of `dir`, sorted.
+    fn stored(dir: &std::path::Path) -> Vec<i64> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if !name.ends_with(".log") {
+                continue;
+            }
+            let data = std::fs::read(e.path()).unwrap();
+            let chunk = Chunk { id: [0; 16], metadata: ChunkMetadata::default(), data, records: 0 };
+            for e in chunk.events() {
+                let e = e.unwrap_or_else(|err| panic!("{name}: {err} after {out:?}"));
+                out.push(e.record.get("n").and_then(Value::as_i64).unwrap());
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// A batch fills chunk `x` (queued on the way) and then fails to write chunk `y` (a full disk): the input
+    /// retries the whole batch, so the failed emit must leave nothing behind, not even in the filled chunk.
+    #[test]
+    fn a_failed_emit_is_rolled_back_exactly_even_across_a_filled_chunk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = format!(
+            "<match **>\n <buffer k>\n  @type file\n  path {}\n  chunk_limit_records 5\n  flush_interval 1h\n </buffer>\n</match>\n",
+            tmp.path().display()
+        );
+        let root = crate::config::parse_str(&text, std::path::Path::new("t.conf")).unwrap();
+        let conf = root.children[0].clone();
+        let ctx = BuildCtx::new(Arc::new(Registry::new()));
+        let out = BufferedOutput::build_engine(&conf, &ctx, BufferDefaults::default(), Arc::new(Nowhere)).unwrap();
+        // Before: x holds 3 records, y 1.
+        out.emit("t", vec![ev("x", 0), ev("x", 1), ev("x", 2), ev("y", 3)]).unwrap();
+        assert_eq!(stored(tmp.path()), vec![0, 1, 2, 3]);
+        // y's file now refuses writes, as a full disk would.
+        let y_path = {
+            let mut st = out.inner.state.lock();
+            let y = st.staged.values_mut().find(|s| s.meta.variables[0].1 == "y").unwrap();
+            let (f, p) = y.file.take().unwrap();
+            drop(f);
+            y.file = Some((File::open(&p).unwrap(), p.clone()));
+            p
+        };
+        let batch = || vec![ev("x", 10), ev("x", 11), ev("x", 12), ev("x", 13), ev("y", 14)];
+        assert!(out.emit("t", batch()).is_err());
+        assert_eq!(stored(tmp.path()), vec![0, 1, 2, 3], "nothing of the failed batch is kept");
+        assert_eq!(out.pending(), (0, 4), "the filled chunk is not queued");
+        // The disk is back; the input sends the batch again: each record is stored once.
+        {
+            let mut st = out.inner.state.lock();
+            let y = st.staged.values_mut().find(|s| s.meta.variables[0].1 == "y").unwrap();
+            y.file = Some((std::fs::OpenOptions::new().append(true).open(&y_path).unwrap(), y_path.clone()));
+        }
+        out.emit("t", batch()).unwrap();
+        assert_eq!(stored(tmp.path()), vec![0, 1, 2, 3, 10, 11, 12, 13, 14]);
+        assert_eq!(out.pending(), (1, 9), "x filled up (5 records) and is queued now");
+    }
+
+    /// Moving a staged chunk to the queue fails (its directory refuses the rename for a while): the chunk is
+    /// not queued under its staged name (a restart would send it again) but tried again at the next tick.
+    #[test]
+    fn a_chunk_that_failed_to_queue_is_queued_at_the_next_tick() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = format!(
+            "<match **>\n <buffer>\n  @type file\n  path {}\n  flush_interval 1h\n </buffer>\n</match>\n",
+            tmp.path().display()
+        );
+        let root = crate::config::parse_str(&text, std::path::Path::new("t.conf")).unwrap();
+        let ctx = BuildCtx::new(Arc::new(Registry::new()));
+        let out = BufferedOutput::build_engine(&root.children[0], &ctx, BufferDefaults::default(), Arc::new(Nowhere))
+            .unwrap();
+        out.emit("t", vec![ev("x", 0), ev("x", 1), ev("x", 2)]).unwrap();
+        let id = out.inner.state.lock().staged.values().next().unwrap().id;
+        let layout = out.inner.layout.clone().unwrap();
+        // A directory where the queued meta file must go: the rename fails.
+        let blocker = Layout::meta_path(&layout.chunk_path(&id, false));
+        std::fs::create_dir(&blocker).unwrap();
+        out.inner.enqueue_due(true);
+        assert_eq!(out.pending(), (0, 3), "not queued while the rename fails");
+        assert!(layout.chunk_path(&id, true).exists() && Layout::meta_path(&layout.chunk_path(&id, true)).exists());
+        std::fs::remove_dir(&blocker).unwrap();
+        out.inner.enqueue_due(false);
+        assert_eq!(out.pending(), (1, 3), "queued at the next tick, without a restart");
+        assert!(layout.chunk_path(&id, false).exists() && !layout.chunk_path(&id, true).exists());
+        assert_eq!(stored(tmp.path()), vec![0, 1, 2]);
     }
 }

@@ -5,7 +5,7 @@ use super::chunk::ChunkMetadata;
 use super::config::FileBufferConfig;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -72,12 +72,10 @@ impl Layout {
         PathBuf::from(s)
     }
 
+    /// Create the buffer directory (missing parents too) with `dir_permission`, or check the one that is
+    /// there: see [`check_private_dir`].
     pub fn create_dir(&self) -> io::Result<()> {
-        if !self.dir.exists() {
-            fs::create_dir_all(&self.dir)?;
-            fs::set_permissions(&self.dir, fs::Permissions::from_mode(self.dir_permission))?;
-        }
-        Ok(())
+        create_private_dir(&self.dir, self.dir_permission)
     }
 
     /// Create a new staged chunk file and its meta file.
@@ -85,8 +83,25 @@ impl Layout {
         let path = self.chunk_path(id, true);
         // Meta first: a chunk file without its meta file can only be an empty one.
         self.write_meta(&path, meta, gzip)?;
-        let file = OpenOptions::new().create(true).append(true).mode(self.file_permission).open(&path)?;
+        // Append mode: after a failed write is cut back (set_len) the next write lands at the new end.
+        let file = self.open_new(&path, true)?;
         Ok((file, path))
+    }
+
+    /// A chunk or meta file that must not exist yet: never opens a file (or follows a symlink) someone put
+    /// there (O_EXCL, O_NOFOLLOW).
+    fn new_file(&self, path: &Path) -> io::Result<File> {
+        self.open_new(path, false)
+    }
+
+    fn open_new(&self, path: &Path, append: bool) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .append(append)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(self.file_permission)
+            .open(path)
     }
 
     pub fn write_meta(&self, chunk: &Path, meta: &ChunkMetadata, gzip: bool) -> io::Result<()> {
@@ -99,12 +114,7 @@ impl Layout {
             "created": created,
             "compress": if gzip { "gzip" } else { "text" },
         });
-        let mut f = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(self.file_permission)
-            .open(Self::meta_path(chunk))?;
+        let mut f = self.new_file(&Self::meta_path(chunk))?;
         f.write_all(v.to_string().as_bytes())
     }
 
@@ -114,7 +124,11 @@ impl Layout {
         let from = self.chunk_path(id, true);
         let to = self.chunk_path(id, false);
         fs::rename(Self::meta_path(&from), Self::meta_path(&to))?;
-        fs::rename(&from, &to)?;
+        if let Err(e) = fs::rename(&from, &to) {
+            // Put the meta file back so that a retry (or the next start) finds the chunk whole.
+            let _ = fs::rename(Self::meta_path(&to), Self::meta_path(&from));
+            return Err(e);
+        }
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }
@@ -124,8 +138,7 @@ impl Layout {
     /// Write a whole queued chunk at once (used to split a partially failed chunk).
     pub fn write_queued(&self, id: &[u8; 16], meta: &ChunkMetadata, gzip: bool, data: &[u8]) -> io::Result<PathBuf> {
         let path = self.chunk_path(id, false);
-        let mut f =
-            OpenOptions::new().create(true).write(true).truncate(true).mode(self.file_permission).open(&path)?;
+        let mut f = self.new_file(&path)?;
         f.write_all(data)?;
         f.sync_data()?;
         self.write_meta(&path, meta, gzip)?;
@@ -178,6 +191,58 @@ impl Layout {
         }
         Ok(out)
     }
+}
+
+/// Create `dir` (and missing parents, each with `mode`, 0700 by default) or accept an existing one only if
+/// [`check_private_dir`] does. State directories hold data that sluice delivers on the next start, so one
+/// another user could write to would let them plant records.
+pub fn create_private_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    match fs::metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::DirBuilder::new().recursive(true).mode(mode).create(dir)?;
+            // The umask may have taken bits away: the configured mode, exactly.
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode))?;
+        }
+        Err(e) => return Err(e),
+        Ok(_) => {}
+    }
+    check_private_dir(dir, mode)
+}
+
+/// Refuse a state directory that is not a directory, is owned by another user than the one sluice runs
+/// as, or is writable by others: by anyone (`o+w`) always, by its group (`g+w`) unless `mode` (the
+/// configured `dir_permission`) grants that itself.
+pub fn check_private_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    let m = fs::metadata(dir)?;
+    let refuse = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+    if !m.is_dir() {
+        return refuse("it is not a directory".into());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if m.uid() != me {
+        return refuse(format!(
+            "it is owned by uid {}, not by uid {me} that sluice runs as; files in it could have been planted by another user",
+            m.uid()
+        ));
+    }
+    let allowed = mode & 0o020;
+    let others = m.mode() & 0o022 & !allowed;
+    if others != 0 {
+        return refuse(format!(
+            "it is writable by {} (mode {:o}); files in it could have been planted by another user",
+            if others & 0o002 != 0 { "every user" } else { "its group" },
+            m.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the file at `path` belongs to the user sluice runs as (a chunk someone else wrote is not resumed).
+pub fn owned_by_me(path: &Path) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    fs::symlink_metadata(path).map(|m| m.uid() == me && m.file_type().is_file()).unwrap_or(false)
 }
 
 /// Metadata read back from a `.meta` file.

@@ -5,6 +5,11 @@
 //! [`check`] is called at configuration time and fails, with Fluentd's messages, when a placeholder is not
 //! covered by the chunk keys. [`expand`] is called by a writer for each chunk; inside
 //! [`super::ChunkWriter::write`] it uses the buffer's `timekey_zone`/`timekey_use_utc` and chunk id.
+//!
+//! Every output expands these into a file path or an object key, and the values of `${tag}`, `${tag[N]}`
+//! and `${KEY}` can come from records (a chunk key, or a tag that `rewrite_tag_filter` took from a field).
+//! So a value never adds a path component: `%`, `/`, NUL and each `.` of a run of two or more dots are
+//! percent-escaped (`%25`, `%2F`, `%00`, `%2E`), see [`push_path_safe`]. The template's own text is kept.
 use super::chunk::ChunkMetadata;
 use super::config::{BufferDefaults, ChunkKeys, Zone};
 use crate::config::{ConfigError, Element};
@@ -186,13 +191,34 @@ pub fn check_keys(template: &str, keys: &ChunkKeys, conf: &Element, key: &str) -
     Ok(())
 }
 
+/// Append a placeholder value to a path so that it stays inside its path component: `/` (a separator),
+/// NUL (cuts the path in C APIs), the dots of `..` (the parent directory) and `%` (so the escaping is
+/// unambiguous) are percent-escaped; everything else is kept. Values without these are copied as they are.
+pub fn push_path_safe(out: &mut String, v: &str) {
+    if !v.contains(['/', '\0', '%']) && !v.contains("..") {
+        out.push_str(v);
+        return;
+    }
+    let b = v.as_bytes();
+    for (i, c) in v.char_indices() {
+        match c {
+            '/' => out.push_str("%2F"),
+            '\0' => out.push_str("%00"),
+            '%' => out.push_str("%25"),
+            '.' if (i > 0 && b[i - 1] == b'.') || b.get(i + 1) == Some(&b'.') => out.push_str("%2E"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// Whether `template` has anything to expand.
 pub fn has_placeholders(template: &str) -> bool {
     template.contains("${") || time_unit(template).is_some()
 }
 
 /// Resolve the placeholders of `template` for a chunk. Inside a write, times use the buffer's zone and
-/// `${chunk_id}` the chunk's id; elsewhere, local time and an empty id.
+/// `${chunk_id}` the chunk's id; elsewhere, local time and an empty id. Values are made path-safe
+/// ([`push_path_safe`]).
 pub fn expand(template: &str, meta: &ChunkMetadata) -> String {
     match current() {
         Some(c) => expand_in(template, meta, &c.zone, Some(&c.chunk_id)),
@@ -213,12 +239,12 @@ pub fn expand_in(template: &str, meta: &ChunkMetadata, zone: &Zone, chunk_id: Op
                 if let Some(idx) = tag_index(ph) {
                     let tag = meta.tag.as_deref().unwrap_or("");
                     match idx {
-                        None => out.push_str(tag),
+                        None => push_path_safe(&mut out, tag),
                         Some(n) => {
                             let parts: Vec<&str> = tag.split('.').collect();
-                            let i = if n < 0 { parts.len() as i64 + n } else { n };
-                            if i >= 0 && (i as usize) < parts.len() {
-                                out.push_str(parts[i as usize]);
+                            let i = if n < 0 { (parts.len() as i64).saturating_add(n) } else { n };
+                            if let Some(p) = usize::try_from(i).ok().and_then(|i| parts.get(i)) {
+                                push_path_safe(&mut out, p);
                             }
                         }
                     }
@@ -229,7 +255,7 @@ pub fn expand_in(template: &str, meta: &ChunkMetadata, zone: &Zone, chunk_id: Op
                         }
                     }
                 } else if let Some((_, v)) = meta.variables.iter().find(|(k, _)| k == ph) {
-                    out.push_str(v);
+                    push_path_safe(&mut out, v);
                 } else {
                     // Not a chunk key: left as written (check() rejects this at start-up).
                     out.push_str("${");
@@ -268,6 +294,32 @@ mod tests {
         let s = expand_in("/l/${tag}/${tag[1]}/${tag[-1]}/${host}/${$.k8s.ns}/%Y%m%d%H.log", &meta, &Zone::Utc, None);
         assert_eq!(s, "/l/app.web.access/web/access/h1/prod/2023111422.log");
         assert_eq!(expand_in("${tag[9]}x", &meta, &Zone::Utc, None), "x");
+    }
+
+    #[test]
+    fn record_values_cannot_leave_their_path_component() {
+        let meta = |tag: &str, v: &str| ChunkMetadata {
+            tag: Some(tag.into()),
+            timekey: None,
+            variables: vec![("svc".into(), v.into())],
+        };
+        let t = "/out/${svc}/${tag}/${tag[1]}/x";
+        let s = expand_in(t, &meta("a.b", "../../../escaped"), &Zone::Utc, None);
+        assert_eq!(s, "/out/%2E%2E%2F%2E%2E%2F%2E%2E%2Fescaped/a.b/b/x");
+        let s = expand_in(t, &meta("x./../etc", ".."), &Zone::Utc, None);
+        assert_eq!(s, "/out/%2E%2E/x.%2F%2E%2E%2Fetc/%2F/x");
+        let s = expand_in(t, &meta("a.b", "nul\0here 100%"), &Zone::Utc, None);
+        assert_eq!(s, "/out/nul%00here 100%25/a.b/b/x");
+        // Ordinary values are untouched; one dot is not a parent directory.
+        let s = expand_in(t, &meta("app.web", "v1.2-prod"), &Zone::Utc, None);
+        assert_eq!(s, "/out/v1.2-prod/app.web/web/x");
+        // No value can produce a path component that leaves /out.
+        for v in ["..", ".", "../", "/..", "a/../../b", "....", "\0", "%2F", "..\\.."] {
+            let s = expand_in("/out/${svc}/x", &meta("t", v), &Zone::Utc, None);
+            let comps: Vec<&str> = s.split('/').collect();
+            assert_eq!(comps.len(), 4, "{v:?} -> {s}");
+            assert!(!comps.contains(&"..") && !s.contains('\0'), "{v:?} -> {s}");
+        }
     }
 
     #[test]

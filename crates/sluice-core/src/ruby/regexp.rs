@@ -6,8 +6,68 @@
 //! boundaries, the `m` flag means "dot matches newline", `\d \w \s \h` are ASCII-only, `\Z`, `\e`, `\/`,
 //! `{,n}` and a `{` that is not a quantifier mean what Ruby says. Named groups are renamed internally
 //! (`g0`, `g1`, ...) so that names Rust rejects, or names used twice, still work.
+//!
+//! The backtracking engine has a limit ([`BACKTRACK_LIMIT`]) and may give up before it knows whether a
+//! text matches. Two things keep that rare: a linear *prefilter* (the pattern with lookarounds dropped,
+//! backreferences widened to `.*`, atomic groups and possessive quantifiers made plain) matches every
+//! text the pattern matches, so a text it rejects is "no match" at once, and otherwise the backtracker
+//! starts where the prefilter's first match starts instead of scanning the whole text. When it still gives
+//! up, [`RubyRegex::try_is_match`] and [`RubyRegex::try_captures_into`] say so ([`GaveUp`]) so callers
+//! can fail closed; each give-up is counted ([`RubyRegex::gave_up`], [`gave_up_total`]) and logged once
+//! per pattern, without the text.
 use crate::event::{Map, Str, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Backtracking steps the fallback engine may take for one search (fancy-regex's default is 1,000,000).
+pub const BACKTRACK_LIMIT: usize = 10_000_000;
+
+/// The backtracking engine reached [`BACKTRACK_LIMIT`] before deciding whether the text matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the regexp gave up before deciding (backtracking limit reached)")]
+pub struct GaveUp;
+
+/// What an undecided search counts as, for plugins whose `on_regexp_give_up` parameter says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnGiveUp {
+    /// The record goes to `@ERROR`.
+    Error,
+    Match,
+    NoMatch,
+}
+
+impl OnGiveUp {
+    /// The `on_regexp_give_up` parameter of `s` (`error`, `match` or `no_match`).
+    pub fn from_conf(s: &crate::config::Element) -> Result<Self, crate::config::ConfigError> {
+        Ok(match s.enum_or("on_regexp_give_up", &["error", "match", "no_match"], "error")?.as_str() {
+            "match" => OnGiveUp::Match,
+            "no_match" => OnGiveUp::NoMatch,
+            _ => OnGiveUp::Error,
+        })
+    }
+
+    /// The outcome of a search after this policy: `Err` only for [`OnGiveUp::Error`].
+    pub fn apply(self, r: Result<bool, GaveUp>) -> Result<bool, GaveUp> {
+        match (r, self) {
+            (Err(_), OnGiveUp::Match) => Ok(true),
+            (Err(_), OnGiveUp::NoMatch) => Ok(false),
+            (r, _) => r,
+        }
+    }
+}
+
+static GAVE_UP_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// Give-ups of every regexp in this process.
+pub fn gave_up_total() -> u64 {
+    GAVE_UP_TOTAL.load(Ordering::Relaxed)
+}
+
+#[derive(Default)]
+struct GiveUps {
+    count: AtomicU64,
+    logged: AtomicBool,
+}
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid regexp: {0}")]
@@ -25,7 +85,8 @@ pub struct RubyFlags {
 #[derive(Clone)]
 enum Engine {
     Fast(regex::Regex),
-    Fancy(fancy_regex::Regex),
+    /// The backtracker, and a linear regexp that matches (at least) wherever the pattern matches.
+    Fancy(fancy_regex::Regex, Option<regex::Regex>),
 }
 
 /// A compiled Ruby regexp.
@@ -35,6 +96,7 @@ pub struct RubyRegex {
     /// Ruby group names in definition order, each with the internal group indexes that carry it.
     names: Arc<[(Str, Vec<usize>)]>,
     source: Arc<str>,
+    gave_up: Arc<GiveUps>,
 }
 
 impl std::fmt::Debug for RubyRegex {
@@ -62,15 +124,26 @@ impl RubyRegex {
         }
         prefix.push(')');
         let full = format!("{prefix}{}", t.pattern);
+        let fancy = |full: &str| -> Result<Engine, String> {
+            let r = fancy_regex::RegexBuilder::new(full)
+                .backtrack_limit(BACKTRACK_LIMIT)
+                .build()
+                .map_err(|e| e.to_string())?;
+            // In extended mode a comment may hold anything: no prefilter rather than a wrong one.
+            let pre = if flags.extended || t.extended_inline {
+                None
+            } else {
+                regex::Regex::new(&format!("{prefix}{}", relax(&t.pattern))).ok()
+            };
+            Ok(Engine::Fancy(r, pre))
+        };
         let engine = if t.fancy {
-            Engine::Fancy(fancy_regex::Regex::new(&full).map_err(|e| RegexError(e.to_string()))?)
+            fancy(&full).map_err(RegexError)?
         } else {
             match regex::Regex::new(&full) {
                 Ok(r) => Engine::Fast(r),
                 // The fast engine may still refuse something the backtracker accepts.
-                Err(fast_err) => {
-                    Engine::Fancy(fancy_regex::Regex::new(&full).map_err(|_| RegexError(fast_err.to_string()))?)
-                }
+                Err(fast_err) => fancy(&full).map_err(|_| RegexError(fast_err.to_string()))?,
             }
         };
         let mut names: Vec<(Str, Vec<usize>)> = Vec::new();
@@ -81,7 +154,7 @@ impl RubyRegex {
                 None => names.push((name, vec![idx])),
             }
         }
-        Ok(RubyRegex { engine, names: names.into(), source: Arc::from(pattern) })
+        Ok(RubyRegex { engine, names: names.into(), source: Arc::from(pattern), gave_up: Arc::default() })
     }
 
     /// A Fluentd `:regexp` parameter: `/source/flags` (flags `i`, `m`, `x`) or a bare source.
@@ -95,7 +168,30 @@ impl RubyRegex {
     }
 
     pub fn uses_backtracking(&self) -> bool {
-        matches!(self.engine, Engine::Fancy(_))
+        matches!(self.engine, Engine::Fancy(..))
+    }
+
+    /// How many searches with this pattern (and its clones) gave up.
+    pub fn gave_up(&self) -> u64 {
+        self.gave_up.count.load(Ordering::Relaxed)
+    }
+
+    fn note_gave_up(&self) -> GaveUp {
+        self.gave_up.count.fetch_add(1, Ordering::Relaxed);
+        GAVE_UP_TOTAL.fetch_add(1, Ordering::Relaxed);
+        if !self.gave_up.logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(pattern = %self.source, limit = BACKTRACK_LIMIT,
+                "regexp gave up before deciding whether a value matches (backtracking limit); the record is handled as undecided (see the plugin's docs); logged once per pattern");
+        }
+        GaveUp
+    }
+
+    /// Where the backtracker should start: None when the prefilter proves there is no match.
+    fn fancy_start(pre: &Option<regex::Regex>, text: &str) -> Option<usize> {
+        match pre {
+            Some(p) => p.find(text).map(|m| m.start()),
+            None => Some(0),
+        }
     }
 
     /// Ruby names of the named groups, in order.
@@ -110,23 +206,50 @@ impl RubyRegex {
     pub fn slots(&self) -> Slots {
         match &self.engine {
             Engine::Fast(r) => Slots(Some(r.capture_locations())),
-            Engine::Fancy(_) => Slots(None),
+            Engine::Fancy(..) => Slots(None),
         }
     }
 
-    /// Unanchored search, as Ruby's `=~`. A backtracking engine that gives up counts as no match.
-    pub fn is_match(&self, text: &str) -> bool {
+    /// Unanchored search, as Ruby's `=~`, or [`GaveUp`] when the backtracker could not decide.
+    pub fn try_is_match(&self, text: &str) -> Result<bool, GaveUp> {
         match &self.engine {
-            Engine::Fast(r) => r.is_match(text),
-            Engine::Fancy(r) => r.is_match(text).unwrap_or(false),
+            Engine::Fast(r) => Ok(r.is_match(text)),
+            Engine::Fancy(r, pre) => match Self::fancy_start(pre, text) {
+                None => Ok(false),
+                Some(at) => r.find_from_pos(text, at).map(|m| m.is_some()).map_err(|_| self.note_gave_up()),
+            },
         }
+    }
+
+    /// [`Self::try_is_match`] for callers with no better answer: a give-up (counted and logged) is no match.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.try_is_match(text).unwrap_or(false)
     }
 
     /// Split `text` on matches, as Ruby's `String#split(regexp)` (trailing empty fields dropped).
     pub fn split<'t>(&self, text: &'t str) -> Vec<&'t str> {
         let mut parts: Vec<&str> = match &self.engine {
             Engine::Fast(r) => r.split(text).collect(),
-            Engine::Fancy(r) => r.split(text).filter_map(Result::ok).collect(),
+            Engine::Fancy(r, _) => {
+                let mut parts = Vec::new();
+                for p in r.split(text) {
+                    match p {
+                        Ok(p) => parts.push(p),
+                        Err(_) => {
+                            // Undecided: keep the rest of the text (from the end of the last field) as one
+                            // field rather than lose it.
+                            self.note_gave_up();
+                            let done = parts
+                                .last()
+                                .map(|p: &&str| (p.as_ptr() as usize - text.as_ptr() as usize) + p.len())
+                                .unwrap_or(0);
+                            parts.push(text.get(done..).unwrap_or_default());
+                            break;
+                        }
+                    }
+                }
+                parts
+            }
         };
         while parts.last().is_some_and(|p| p.is_empty()) {
             parts.pop();
@@ -134,13 +257,20 @@ impl RubyRegex {
         parts
     }
 
-    /// Match `text` and insert each named group that took part in the match into `out` (in group order,
-    /// as Fluentd's regexp parser does). False when there is no match.
+    /// [`Self::try_captures_into`] for callers with no better answer: a give-up (counted and logged) is no
+    /// match.
     pub fn captures_into(&self, text: &str, slots: &mut Slots, out: &mut Map) -> bool {
-        match (&self.engine, &mut slots.0) {
+        self.try_captures_into(text, slots, out).unwrap_or(false)
+    }
+
+    /// Match `text` and insert each named group that took part in the match into `out` (in group order,
+    /// as Fluentd's regexp parser does). False when there is no match, [`GaveUp`] when the backtracker
+    /// could not decide (nothing is inserted then).
+    pub fn try_captures_into(&self, text: &str, slots: &mut Slots, out: &mut Map) -> Result<bool, GaveUp> {
+        Ok(match (&self.engine, &mut slots.0) {
             (Engine::Fast(r), Some(locs)) => {
                 if r.captures_read(locs, text).is_none() {
-                    return false;
+                    return Ok(false);
                 }
                 for (name, idxs) in self.names.iter() {
                     if let Some((s, e)) = idxs.iter().rev().find_map(|&i| locs.get(i)) {
@@ -151,7 +281,7 @@ impl RubyRegex {
             }
             (Engine::Fast(r), None) => {
                 let Some(c) = r.captures(text) else {
-                    return false;
+                    return Ok(false);
                 };
                 for (name, idxs) in self.names.iter() {
                     if let Some(m) = idxs.iter().rev().find_map(|&i| c.get(i)) {
@@ -160,9 +290,12 @@ impl RubyRegex {
                 }
                 true
             }
-            (Engine::Fancy(r), _) => {
-                let Ok(Some(c)) = r.captures(text) else {
-                    return false;
+            (Engine::Fancy(r, pre), _) => {
+                let Some(at) = Self::fancy_start(pre, text) else {
+                    return Ok(false);
+                };
+                let Some(c) = r.captures_from_pos(text, at).map_err(|_| self.note_gave_up())? else {
+                    return Ok(false);
                 };
                 for (name, idxs) in self.names.iter() {
                     if let Some(m) = idxs.iter().rev().find_map(|&i| c.get(i)) {
@@ -171,7 +304,7 @@ impl RubyRegex {
                 }
                 true
             }
-        }
+        })
     }
 }
 
@@ -216,7 +349,7 @@ impl RubyRegex {
 fn group_index(engine: &Engine, name: &str) -> Option<usize> {
     match engine {
         Engine::Fast(r) => r.capture_names().position(|n| n == Some(name)),
-        Engine::Fancy(r) => r.capture_names().position(|n| n == Some(name)),
+        Engine::Fancy(r, _) => r.capture_names().position(|n| n == Some(name)),
     }
 }
 
@@ -241,6 +374,123 @@ struct Translated {
     pattern: String,
     fancy: bool,
     group_names: Vec<Str>,
+    /// An inline `x` option: comments may hold any text, so the pattern is not rewritten.
+    extended_inline: bool,
+}
+
+/// A linear superset of a translated (fancy-regex syntax) pattern: every text it matches somewhere, this
+/// matches somewhere too, at the same or an earlier start. Lookarounds are assertions, so dropping them only
+/// widens; a backreference matches some text, so `(?s:.*?)` widens it; atomic groups and possessive
+/// quantifiers only forbid backtracking, so plain groups and quantifiers widen them. The result may still
+/// fail to compile (the caller then runs without a prefilter).
+fn relax(p: &str) -> String {
+    let b = p.as_bytes();
+    let mut out = String::with_capacity(p.len());
+    let mut i = 0;
+    // True right after a quantifier, where a `+` makes it possessive.
+    let mut after_quant = false;
+    while i < b.len() {
+        let c = b[i];
+        let was_quant = after_quant;
+        after_quant = false;
+        match c {
+            b'\\' => {
+                let rest = &p[i..];
+                let digits = rest[1..].bytes().take_while(u8::is_ascii_digit).count();
+                if rest.starts_with("\\k<") {
+                    let end = rest.find('>').map(|e| e + 1).unwrap_or(rest.len());
+                    out.push_str("(?s:.*?)");
+                    i += end;
+                } else if digits > 0 && !rest[1..].starts_with('0') {
+                    out.push_str("(?s:.*?)");
+                    i += 1 + digits;
+                } else {
+                    let n = rest[1..].chars().next().map(char::len_utf8).unwrap_or(0);
+                    // `\x{41}`, `\p{Greek}`: the braces belong to the escape, not a quantifier.
+                    let n = match (rest[1..].starts_with(char::is_alphabetic), rest.get(1 + n..)) {
+                        (true, Some(r)) if r.starts_with('{') => r.find('}').map(|e| n + e + 1).unwrap_or(n),
+                        _ => n,
+                    };
+                    out.push_str(&rest[..1 + n]);
+                    i += 1 + n;
+                }
+            }
+            b'[' => {
+                let end = class_end(b, i);
+                out.push_str(&p[i..end]);
+                i = end;
+            }
+            b'(' => {
+                let rest = &p[i..];
+                if ["(?=", "(?!", "(?<=", "(?<!"].iter().any(|l| rest.starts_with(l)) {
+                    i = group_end(b, i);
+                } else if rest.starts_with("(?>") {
+                    out.push_str("(?:");
+                    i += 3;
+                } else {
+                    out.push('(');
+                    i += 1;
+                }
+            }
+            b'+' if was_quant => i += 1,
+            b'*' | b'+' | b'?' | b'}' => {
+                out.push(c as char);
+                i += 1;
+                // `x??` and `x+?` are lazy, not quantified twice.
+                after_quant = !(was_quant && c == b'?');
+            }
+            _ => {
+                let n = p[i..].chars().next().map(char::len_utf8).unwrap_or(1);
+                out.push_str(&p[i..i + n]);
+                i += n;
+            }
+        }
+    }
+    out
+}
+
+/// The index after the character class that opens at `b[i]` (nested classes and escapes included).
+fn class_end(b: &[u8], mut i: usize) -> usize {
+    let mut depth = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'[' => depth += 1,
+            b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// The index after the group that opens at `b[i]`.
+fn group_end(b: &[u8], mut i: usize) -> usize {
+    let mut depth = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'[' => {
+                i = class_end(b, i);
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    b.len()
 }
 
 const ASCII_DIGIT: &str = "0-9";
@@ -317,6 +567,7 @@ fn translate(src: &str, extended: bool) -> Result<Translated, RegexError> {
     let mut class_depth = 0usize;
     let mut after_quantifier = false;
     let mut extended = extended;
+    let mut extended_inline = false;
     while i < chars.len() {
         let (pos, c) = chars[i];
         let was_quantifier = after_quantifier;
@@ -512,6 +763,7 @@ fn translate(src: &str, extended: bool) -> Result<Translated, RegexError> {
                         i += 1;
                     }
                 } else if let Some((len, spelled, x)) = inline_options(rest) {
+                    extended_inline |= spelled.contains('x');
                     out.push_str(&spelled);
                     if let Some(x) = x {
                         extended = x;
@@ -571,7 +823,7 @@ fn translate(src: &str, extended: bool) -> Result<Translated, RegexError> {
     if class_depth > 0 {
         return Err(RegexError("premature end of char-class".into()));
     }
-    Ok(Translated { pattern: out, fancy, group_names: names })
+    Ok(Translated { pattern: out, fancy, group_names: names, extended_inline })
 }
 
 /// Ruby inline options at the start of `rest` (`(?imx-imx)` or `(?imx-imx:`): their length, the Rust
@@ -749,5 +1001,82 @@ mod tests {
         assert!(RubyRegex::from_config("/(/").is_err());
         assert!(RubyRegex::from_config("/[a/").is_err());
         assert!(RubyRegex::from_config("/(?~abc)/").is_err());
+    }
+
+    #[test]
+    fn prefilter_gives_the_backtrackers_answer() {
+        let pats = [
+            r"(?<!\d)\d{3}(?!\d)",
+            r"(?<w>\w+) \k<w>",
+            r"a++b",
+            r"x(?=y).",
+            r"(?<=[-:])[a-z]+\Z",
+            r"(?<q>['\x22]).*?\k<q>",
+            r"(?>\d+)[a-c]{2}+",
+            r"(?<!\\)\x41{1,2}",
+            r"[α-ω]+(?![α-ω])",
+        ];
+        let texts = [
+            "",
+            "12 1234 123",
+            "hey hey you",
+            "aaab ab",
+            "xy xz",
+            "k:v\n",
+            "a-bc",
+            "'q' \"r\"",
+            "12ab 3bcc",
+            "\\A AA",
+            "αβγ δ",
+            "x:yz\n-w",
+        ];
+        for p in pats {
+            // The whole match as a named group, compared with the backtracker's own answer.
+            let src = format!("(?<all>{p})");
+            let r = re(&format!("/{src}/"));
+            assert!(matches!(r.engine, Engine::Fancy(_, Some(_))), "{p} has a prefilter");
+            let plain = fancy_regex::Regex::new(&format!("(?m){}", translate(&src, false).unwrap().pattern)).unwrap();
+            for t in texts {
+                let want = plain.captures(t).unwrap().and_then(|c| c.get(1)).map(|m| m.as_str().to_string());
+                let got = caps(&r, t).map(|c| c.into_iter().find(|(k, _)| k == "all").map(|(_, v)| v).unwrap());
+                assert_eq!(got, want, "{p} on {t:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_text_before_the_match_does_not_make_it_give_up() {
+        let r = re(r"/(?<!\d)\d{6}-[1-4]\d{6}(?!\d)/");
+        assert!(r.uses_backtracking());
+        let text = format!("{} rrn 900101-1234567", "a".repeat(500_000));
+        assert_eq!(r.try_is_match(&text), Ok(true));
+        assert_eq!(r.try_is_match(&text.replace("900101", "9001011")), Ok(false));
+        assert_eq!(r.gave_up(), 0);
+    }
+
+    #[test]
+    fn giving_up_is_reported_and_counted() {
+        // Exponential inside a lookahead, where the prefilter cannot help.
+        let r = re(r"/(?=(a|aa)+\1c)a/");
+        let before = gave_up_total();
+        assert_eq!(r.try_is_match(&"a".repeat(40)), Err(GaveUp));
+        let mut m = Map::new();
+        assert_eq!(r.try_captures_into(&"a".repeat(40), &mut r.slots(), &mut m), Err(GaveUp));
+        assert!(m.is_empty());
+        assert_eq!(r.clone().gave_up(), 2, "clones share the count");
+        assert!(gave_up_total() >= before + 2);
+        // The convenience form answers "no" but still counts.
+        assert!(!r.is_match(&"a".repeat(40)));
+        assert_eq!(r.gave_up(), 3);
+        assert_eq!(OnGiveUp::Match.apply(Err(GaveUp)), Ok(true));
+        assert_eq!(OnGiveUp::NoMatch.apply(Err(GaveUp)), Ok(false));
+        assert_eq!(OnGiveUp::Error.apply(Err(GaveUp)), Err(GaveUp));
+    }
+
+    #[test]
+    fn relaxed_patterns() {
+        assert_eq!(relax(r"(?<![0-9])a(?=b(c))"), "a");
+        assert_eq!(relax(r"(?>a|b)\k<g0>\1\0x++y*+z{2}+w+?v??"), r"(?:a|b)(?s:.*?)(?s:.*?)\0x+y*z{2}w+?v??");
+        assert_eq!(relax(r"[(?=]\x{41}+[[:alpha:]\]]"), r"[(?=]\x{41}+[[:alpha:]\]]");
     }
 }

@@ -154,13 +154,28 @@ pub fn build_with(
     fake: Arc<Fake>,
     defaults: BufferDefaults,
 ) -> Result<Harness, ConfigError> {
+    build_in(test, match_text, fake, defaults, None)
+}
+
+/// [`build_with`] with `<system> root_dir`.
+pub fn build_in(
+    test: &str,
+    match_text: &str,
+    fake: Arc<Fake>,
+    defaults: BufferDefaults,
+    root_dir: Option<&Path>,
+) -> Result<Harness, ConfigError> {
     let root = parse_str(match_text, Path::new("test.conf"))?;
     let conf = root.children.first().expect("one <match>").clone();
     let mut reg = Registry::new();
     reg.register_output("capture", build_capture);
     let errors = format!("{test}-errors");
     let handle = RouterHandle::new();
-    let ctx = BuildCtx { router: handle.clone(), ..BuildCtx::new(Arc::new(reg)) };
+    let mut ctx = BuildCtx { router: handle.clone(), ..BuildCtx::new(Arc::new(reg)) };
+    if let Some(r) = root_dir {
+        ctx.system =
+            Arc::new(sluice_core::plugin::SystemConfig { root_dir: Some(r.to_path_buf()), ..(*ctx.system).clone() });
+    }
     let out = Arc::new(BufferedOutput::build_engine(&conf, &ctx, defaults, fake.clone())?);
     let err_out: Arc<dyn Output> = Arc::new(Capture { sink: sink(&errors), fail: false });
     let router = Arc::new(Router::new(vec![Pipeline::new(

@@ -8,7 +8,10 @@
 //! Keys are record accessors (`$.a.b`). A missing value matches as the empty string, other non-string
 //! values as their `to_s` text, and bytes that are not UTF-8 after replacing invalid sequences with `?`
 //! (what Fluentd's `scrub('?')` retry does).
-use crate::parsers::ruby_regex::{RubyFlags, RubyRegex};
+//!
+//! A pattern that gives up before deciding (the backtracking limit) never silently counts as "no match":
+//! by default (`on_regexp_give_up error`) the record goes to `@ERROR`.
+use crate::parsers::ruby_regex::{GaveUp, OnGiveUp, RubyFlags, RubyRegex};
 use sluice_core::accessor::Accessor;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Events, Map, Value};
@@ -25,14 +28,14 @@ struct Expression {
 }
 
 impl Expression {
-    fn matches(&self, record: &Map) -> bool {
+    fn matches(&self, record: &Map, on: OnGiveUp) -> Result<bool, GaveUp> {
         let text: Cow<'_, str> = match self.key.get(record) {
             None => Cow::Borrowed(""),
             Some(Value::Str(s)) => Cow::Borrowed(s.as_str()),
             Some(Value::Bytes(b)) => Cow::Owned(scrub(b)),
             Some(v) => v.match_text(),
         };
-        self.pattern.is_match(&text)
+        on.apply(self.pattern.try_is_match(&text))
     }
 }
 
@@ -59,23 +62,57 @@ struct Groups {
 
 pub struct Grep {
     groups: Groups,
+    on_give_up: OnGiveUp,
+}
+
+impl Grep {
+    /// Whether the record is kept, or [`GaveUp`] when a test that decides it could not be made.
+    fn keep(&self, r: &Map) -> Result<bool, GaveUp> {
+        let (g, on) = (&self.groups, self.on_give_up);
+        for x in &g.regexp_and {
+            if !x.matches(r, on)? {
+                return Ok(false);
+            }
+        }
+        if !g.regexp_or.is_empty() && !any(&g.regexp_or, r, on)? {
+            return Ok(false);
+        }
+        if !g.exclude_and.is_empty() && !any_not(&g.exclude_and, r, on)? {
+            return Ok(false);
+        }
+        Ok(!any(&g.exclude_or, r, on)?)
+    }
+}
+
+/// Whether any expression matches (stops at the first match).
+fn any(list: &[Expression], r: &Map, on: OnGiveUp) -> Result<bool, GaveUp> {
+    for x in list {
+        if x.matches(r, on)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether any expression does not match (stops at the first that does not).
+fn any_not(list: &[Expression], r: &Map, on: OnGiveUp) -> Result<bool, GaveUp> {
+    for x in list {
+        if !x.matches(r, on)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 impl Filter for Grep {
-    fn filter(&self, _tag: &str, events: &mut Events, _errors: &mut ErrorEvents) {
-        let g = &self.groups;
-        events.retain(|e| {
-            let r = &e.record;
-            if g.regexp_and.iter().any(|x| !x.matches(r)) {
-                return false;
+    fn filter(&self, _tag: &str, events: &mut Events, errors: &mut ErrorEvents) {
+        events.retain(|e| match self.keep(&e.record) {
+            Ok(keep) => keep,
+            Err(g) => {
+                // Rare: the only place an event is copied.
+                errors.push(e.clone(), format!("grep: {g}"));
+                false
             }
-            if !g.regexp_or.is_empty() && !g.regexp_or.iter().any(|x| x.matches(r)) {
-                return false;
-            }
-            if !g.exclude_and.is_empty() && g.exclude_and.iter().all(|x| x.matches(r)) {
-                return false;
-            }
-            !g.exclude_or.iter().any(|x| x.matches(r))
         });
     }
 }
@@ -100,6 +137,7 @@ fn expression(sec: &Element) -> Result<Expression, ConfigError> {
 
 pub fn build(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError> {
     let mut g = Groups::default();
+    let on_give_up = OnGiveUp::from_conf(s)?;
 
     // Legacy `regexpN KEY PATTERN` / `excludeN KEY PATTERN`: the pattern is a bare Ruby regexp source.
     for (prefix, exclude) in [("regexp", false), ("exclude", true)] {
@@ -157,7 +195,7 @@ pub fn build(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigErro
             }
         }
     }
-    Ok(Arc::new(Grep { groups: g }))
+    Ok(Arc::new(Grep { groups: g, on_give_up }))
 }
 
 #[cfg(test)]

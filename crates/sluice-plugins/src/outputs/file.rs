@@ -90,14 +90,18 @@ fn mkdir_p(dir: &Path, mode: u32) -> io::Result<()> {
 
 impl FileWriter {
     /// The file the next chunk with `meta` goes to (the first free `_N` unless appending).
+    /// Placeholder values are path-safe (see `placeholders::push_path_safe`), and the template is split at
+    /// the index marker before expanding, so a value cannot take the marker's place either.
     fn target(&self, meta: &ChunkMetadata, zone: &Zone, id: Option<&[u8; 16]>) -> PathBuf {
-        let path = placeholders::expand_in(&self.template, meta, zone, id);
-        if self.append || !path.contains(INDEX) {
-            return PathBuf::from(path);
-        }
+        let split = if self.append { None } else { self.template.split_once(INDEX) };
+        let Some((head, tail)) = split else {
+            return PathBuf::from(placeholders::expand_in(&self.template, meta, zone, id));
+        };
+        let head = placeholders::expand_in(head, meta, zone, id);
+        let tail = placeholders::expand_in(tail, meta, zone, id);
         let mut i = 0u64;
         loop {
-            let p = PathBuf::from(path.replacen(INDEX, &format!("_{i}"), 1));
+            let p = PathBuf::from(format!("{head}_{i}{tail}"));
             if !p.exists() {
                 return p;
             }

@@ -4,12 +4,14 @@
 //!
 //! Records that no rule matches are dropped, as the plugin does (counted in `records_dropped`). A record
 //! whose new tag equals its current tag is dropped too, with a warning: re-emitting it would loop forever.
-use crate::parsers::ruby_regex::{split_literal, RubyFlags, RubyRegex, Slots};
+//! A rule whose pattern gives up before deciding (the backtracking limit) is never silently "no match":
+//! by default (`on_regexp_give_up error`) the record goes to `@ERROR`.
+use crate::parsers::ruby_regex::{split_literal, GaveUp, OnGiveUp, RubyFlags, RubyRegex, Slots};
 use sluice_core::accessor::Accessor;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Events, Map, Value};
 use sluice_core::pattern::TagMatcher;
-use sluice_core::plugin::{BuildCtx, EmitError, Output, OutputMetrics};
+use sluice_core::plugin::{BuildCtx, EmitError, ErrorEvents, Output, OutputMetrics};
 use sluice_core::router::RouterHandle;
 use sluice_core::util::RateLimiter;
 use std::sync::Arc;
@@ -50,6 +52,9 @@ pub struct RewriteTagFilter {
     record_mode: bool,
     metrics: Arc<OutputMetrics>,
     warn: RateLimiter,
+    on_give_up: OnGiveUp,
+    /// The label this directive is in (where its `@ERROR` records come from).
+    own_label: String,
 }
 
 pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
@@ -60,6 +65,7 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError
             .with_hint("remove it; ${hostname} and __HOSTNAME__ give the machine's host name"));
     }
     let capitalize = s.bool_or("capitalize_regex_backreference", false)?;
+    let on_give_up = OnGiveUp::from_conf(s)?;
     let record_mode = s.enum_or("emit_mode", &["batch", "record"], "batch")? == "record";
     let remove_tag_prefix = s.opt_str("remove_tag_prefix").filter(|p| !p.is_empty());
     let remove_tag_regexp = match s.opt_str("remove_tag_regexp") {
@@ -146,6 +152,8 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError
         record_mode,
         metrics: Arc::new(OutputMetrics::default()),
         warn: RateLimiter::new(Duration::from_secs(60)),
+        on_give_up,
+        own_label: ctx.label.to_string(),
     }))
 }
 
@@ -377,8 +385,15 @@ impl RewriteTagFilter {
         t
     }
 
-    /// The new tag for `record`, or None when no rule matches.
-    fn rewrite(&self, base: &str, parts: &[&str], record: &Map, slots: &mut [Slots], caps: &mut Map) -> Option<String> {
+    /// The new tag for `record`, None when no rule matches, or [`GaveUp`] when a rule could not be decided.
+    fn rewrite(
+        &self,
+        base: &str,
+        parts: &[&str],
+        record: &Map,
+        slots: &mut [Slots],
+        caps: &mut Map,
+    ) -> Result<Option<String>, GaveUp> {
         for (i, rule) in self.rules.iter().enumerate() {
             let value = rule.key.get(record).map(Value::match_text).unwrap_or_default();
             if value.is_empty() && !rule.invert {
@@ -386,10 +401,11 @@ impl RewriteTagFilter {
             }
             caps.clear();
             let matched = if rule.capture_names.is_empty() || rule.invert {
-                rule.regex.is_match(&value)
+                rule.regex.try_is_match(&value)
             } else {
-                rule.regex.captures_into(&value, &mut slots[i], caps)
+                rule.regex.try_captures_into(&value, &mut slots[i], caps)
             };
+            let matched = self.on_give_up.apply(matched)?;
             if matched == rule.invert {
                 continue;
             }
@@ -421,9 +437,9 @@ impl RewriteTagFilter {
                     }
                 }
             }
-            return Some(out);
+            return Ok(Some(out));
         }
-        None
+        Ok(None)
     }
 }
 
@@ -438,10 +454,18 @@ impl Output for RewriteTagFilter {
         let mut groups: Vec<(String, Events)> = Vec::new();
         let mut unmatched = 0u64;
         let mut same = 0u64;
+        let mut undecided = ErrorEvents::default();
         for ev in events {
-            let Some(new_tag) = self.rewrite(&base, &parts, &ev.record, &mut slots, &mut caps) else {
-                unmatched += 1;
-                continue;
+            let new_tag = match self.rewrite(&base, &parts, &ev.record, &mut slots, &mut caps) {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    unmatched += 1;
+                    continue;
+                }
+                Err(g) => {
+                    undecided.push(ev, format!("rewrite_tag_filter: {g}"));
+                    continue;
+                }
             };
             if new_tag == tag {
                 same += 1;
@@ -471,6 +495,10 @@ impl Output for RewriteTagFilter {
         }
         if unmatched > 0 {
             tracing::debug!(tag, records = unmatched, "rewrite_tag_filter: no rule matched; records dropped");
+        }
+        if !undecided.is_empty() {
+            self.metrics.records_to_error_label.add(undecided.events.len() as u64);
+            self.router.emit_errors(&self.own_label, tag, undecided);
         }
         for (new_tag, evs) in groups {
             let n = evs.len() as u64;

@@ -1,6 +1,6 @@
 //! `regexp` and the parsers that are a regexp with Fluentd's defaults: `apache`, `apache_error`, `nginx`.
 use super::common::{ParserCommon, ParserDefaults};
-use super::ruby_regex::{split_literal, RubyFlags, RubyRegex, Slots};
+use super::ruby_regex::{split_literal, GaveUp, RubyFlags, RubyRegex, Slots};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::Map;
 use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser};
@@ -53,9 +53,15 @@ impl RegexpParser {
     }
 
     /// Match and build the record without the time and type handling (for parsers that wrap this one).
+    /// A regexp that gives up is no match here (counted and logged by the regexp).
     pub fn match_record(&mut self, text: &str) -> Option<Map> {
+        self.try_match_record(text).ok().flatten()
+    }
+
+    /// [`Self::match_record`], telling a regexp that gave up apart from one that did not match.
+    pub fn try_match_record(&mut self, text: &str) -> Result<Option<Map>, GaveUp> {
         let mut record = Map::with_capacity(self.names);
-        self.re.captures_into(text, &mut self.slots, &mut record).then_some(record)
+        Ok(self.re.try_captures_into(text, &mut self.slots, &mut record)?.then_some(record))
     }
 
     pub fn regex(&self) -> &RubyRegex {
@@ -84,9 +90,13 @@ pub const DOTALL: RubyFlags = RubyFlags { ignorecase: false, multiline: true, ex
 
 impl Parser for RegexpParser {
     fn parse(&mut self, line: &str) -> Result<Option<Parsed>, ParseError> {
-        let record = self
-            .match_record(line)
-            .ok_or_else(|| ParseError::NotMatched("the line does not match the regexp".into()))?;
+        // A regexp that gave up is a parse failure like a mismatch (reported by tail and the parser
+        // filter), never a record built from a partial match.
+        let record = match self.try_match_record(line) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(ParseError::NotMatched("the line does not match the regexp".into())),
+            Err(g) => return Err(ParseError::NotMatched(format!("{g}; the line is handled as not matched"))),
+        };
         self.common.finish(record).map(Some)
     }
 

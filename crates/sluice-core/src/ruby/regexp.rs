@@ -318,7 +318,7 @@ impl RubyRegex {
         }
         match &self.engine {
             Engine::Fast(r) => r.find_at(text, start).map(|m| (m.start(), m.end())),
-            Engine::Fancy(r) => r.find_from_pos(text, start).ok().flatten().map(|m| (m.start(), m.end())),
+            Engine::Fancy(r, _) => r.find_from_pos(text, start).ok().flatten().map(|m| (m.start(), m.end())),
         }
     }
 
@@ -333,7 +333,7 @@ impl RubyRegex {
                 let c = r.captures_at(text, start)?;
                 Some(c.iter().map(|m| m.map(|m| (m.start(), m.end()))).collect())
             }
-            Engine::Fancy(r) => {
+            Engine::Fancy(r, _) => {
                 let c = r.captures_from_pos(text, start).ok().flatten()?;
                 Some(c.iter().map(|m| m.map(|m| (m.start(), m.end()))).collect())
             }

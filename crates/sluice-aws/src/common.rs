@@ -111,6 +111,27 @@ impl Inject {
         }))
     }
 
+    /// Fluentd's v0.12 compat parameters (`include_time_key`, `time_key`, `time_format`, `localtime`,
+    /// `include_tag_key`, `tag_key`) that Fluentd turns into an `<inject>` section; None when neither
+    /// `include_*` is true.
+    pub fn from_compat(conf: &Element) -> Result<Option<Inject>, ConfigError> {
+        let with_time = conf.bool_or("include_time_key", false)?;
+        let with_tag = conf.bool_or("include_tag_key", false)?;
+        if !with_time && !with_tag {
+            return Ok(None);
+        }
+        let localtime = conf.bool_or("localtime", false)?;
+        Ok(Some(Inject {
+            time_key: with_time.then(|| conf.str_or("time_key", "time")),
+            time_type: "string".into(),
+            time_format: conf.str_or("time_format", "%Y-%m-%dT%H:%M:%S%z"),
+            utc: !localtime,
+            tag_key: with_tag.then(|| conf.str_or("tag_key", "tag")),
+            hostname_key: None,
+            hostname: String::new(),
+        }))
+    }
+
     pub fn apply(&self, tag: &str, time: EventTime, record: &mut Map) {
         if let Some(k) = &self.hostname_key {
             record.insert(k.as_str(), Value::Str(self.hostname.as_str().into()));

@@ -18,6 +18,7 @@ pub fn buffer_defaults(d: Defaults) -> BufferDefaults {
             flush_mode: FlushMode::Interval,
             ..BufferDefaults::default()
         },
+        Defaults::CloudwatchLogs => BufferDefaults::default(),
         Defaults::S3 => BufferDefaults {
             chunk_limit_size: 256 * MIB,
             file_chunk_limit_size: 256 * MIB,

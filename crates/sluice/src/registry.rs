@@ -9,5 +9,6 @@ pub fn build() -> Registry {
     sluice_gcp::register(&mut reg);
     sluice_slack::register(&mut reg);
     sluice_net::register(&mut reg);
+    sluice_systemd::register(&mut reg);
     reg
 }

@@ -413,10 +413,10 @@ fn ltsv_delimiters_and_odd_pairs() {
     let (t, r) = one(&mut p, "a=1  b=x=y   c=");
     assert_eq!(t, None);
     assert_eq!(r, record! {"a" => "1", "b" => "x=y", "c" => ""});
-    // A pair without the label delimiter is a key with a nil value in Fluentd.
+    // Fluentd's parser_ltsv keeps only items that contain the label delimiter (`if pair.include?`).
     let mut p = parser("@type ltsv");
-    let (_, r) = one(&mut p, "a:1\tlonely\tb:2");
-    assert_eq!(r, record! {"a" => "1", "lonely" => Value::Null, "b" => "2"});
+    let (_, r) = one(&mut p, "a:1\tlonely\tb:2\t\tc::3");
+    assert_eq!(r, record! {"a" => "1", "b" => "2", "c" => ":3"});
 }
 
 #[test]

@@ -201,6 +201,15 @@ fn build_step(
     if let Some(l) = el.get("@label") {
         label_refs.push((l.to_string(), el.error_at("@label", format!("no <label {l}> is defined"))));
     }
+    // rewrite_tag_filter's `<rule> label @X` emits into a label too: it must exist.
+    if el.plugin_type() == Some("rewrite_tag_filter") {
+        for r in el.sections("rule") {
+            if let Some(a) = r.attrs.iter().find(|a| a.key == "label") {
+                let l = a.value.trim();
+                label_refs.push((l.to_string(), ConfigError::at(&a.loc, format!("no <label {l}> is defined"))));
+            }
+        }
+    }
     if el.name == "filter" {
         match ctx.registry.build_filter(el, ctx) {
             Ok(filter) => Some(Step::Filter { matcher, filter: spans.filter(filter, span) }),

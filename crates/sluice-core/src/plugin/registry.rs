@@ -35,9 +35,12 @@ fn lookup<'a, B: Copy>(
     };
     match table.get(name.as_str()) {
         Some(b) => Ok((*b, name)),
-        None => Err(section
-            .error_at("@type", format!("unknown {kind} plugin '{name}'"))
-            .with_hint(format!("known {kind} plugins: {}", known(table)))),
+        None => {
+            let at = if section.has("@type") { "@type" } else { "type" };
+            Err(section
+                .error_at(at, format!("unknown {kind} plugin '{name}'"))
+                .with_hint(super::known::unknown_type_hint(kind, &name, table.keys().copied())))
+        }
     }
 }
 

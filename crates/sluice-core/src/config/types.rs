@@ -135,7 +135,7 @@ pub fn hint_for(kind: &str) -> &'static str {
         "integer" => "write a whole number such as 10",
         "float" => "write a number such as 0.5",
         "size" => "write a size such as 1024, 10k, 8m or 1g",
-        "time" => "write a duration such as 30s, 5m, 1h, 1d or 0.5",
+        "time" => "write a duration such as 30s, 5m, 1h, 1d or 0.5 (at most 1e9 seconds)",
         "array" => "write a,b,c or a JSON array such as [\"a\",\"b\"]",
         "hash" => "write k1:v1,k2:v2 or a JSON object",
         _ => "check the plugin's documentation",

@@ -156,7 +156,7 @@ struct PluginSpans<'a> {
 impl PluginSpans<'_> {
     fn span_for(&mut self, el: &Element, diag: &mut Diagnostics) -> Span {
         log_level::check_nested(el, diag);
-        let level = match log_level::level_param(el, "@log_level") {
+        let level = match log_level::level_param(el, log_level::plugin_level_key(el)) {
             Ok(l) => l,
             Err(e) => {
                 diag.error(e);

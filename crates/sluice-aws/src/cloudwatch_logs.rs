@@ -6,7 +6,7 @@
 //! 256 KiB, empty messages, groups or streams that do not exist, events CloudWatch rejects as too old, too
 //! new or expired) goes to `<secondary>`/`@ERROR` here, counted and logged without its content.
 use crate::client::{describe_sdk_error, AwsParams, ErrorClass};
-use crate::common::Inject;
+use sluice_core::inject::{Inject, InjectDefaults};
 use crate::stats::WriterStats;
 use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
@@ -227,10 +227,8 @@ pub fn writer(conf: &Element, ctx: &BuildCtx) -> Result<Arc<CloudwatchLogsWriter
     let throttle_limit = conf.int_or("put_log_events_retry_limit", 17)?;
     let throttle_limit =
         (!conf.bool_or("put_log_events_disable_retry_limit", false)?).then(|| throttle_limit.clamp(0, 1000) as u32);
-    let inject = match Inject::from_conf(conf, ctx, "float", "%Y-%m-%dT%H:%M:%S%z")? {
-        Some(i) => Some(i),
-        None => Inject::from_compat(conf)?,
-    };
+    let inject =
+        Inject::from_conf(conf, ctx, InjectDefaults { time_type: "float", time_format: Some("%Y-%m-%dT%H:%M:%S%z") })?;
     let stats = Arc::new(WriterStats::default());
     let rejected = Arc::new(RejectStats::default());
     Ok(Arc::new(CloudwatchLogsWriter {

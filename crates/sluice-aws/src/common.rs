@@ -1,9 +1,10 @@
-//! What the outputs share: `<inject>`, turning an event into the bytes of one record (`<format>`,
-//! `data_key`, compression), and strftime with Ruby's `%N`.
+//! What the outputs share: turning an event into the bytes of one record (`<format>`, the core's
+//! `<inject>`, `data_key`, compression), and strftime with Ruby's `%N`.
 use flate2::write::{GzEncoder, ZlibEncoder};
 use flate2::Compression;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{EventTime, Map, Value};
+use sluice_core::inject::{Inject, InjectDefaults};
 use sluice_core::plugin::{BuildCtx, Formatter};
 use std::io::Write;
 use std::sync::Arc;
@@ -68,88 +69,6 @@ pub fn format_time(sec: i64, nsec: u32, fmt: &str, utc: bool) -> String {
     }
 }
 
-/// `<inject>`: add the time, tag or hostname to each record before formatting.
-#[derive(Debug, Clone, Default)]
-pub struct Inject {
-    time_key: Option<String>,
-    time_type: String,
-    time_format: String,
-    utc: bool,
-    tag_key: Option<String>,
-    hostname_key: Option<String>,
-    hostname: String,
-}
-
-impl Inject {
-    /// Read `<inject>` (None when absent). `default_time_type`/`default_time_format` are the plugin's.
-    pub fn from_conf(
-        conf: &Element,
-        ctx: &BuildCtx,
-        default_time_type: &str,
-        default_time_format: &str,
-    ) -> Result<Option<Inject>, ConfigError> {
-        let Some(s) = conf.section("inject") else {
-            return Ok(None);
-        };
-        let time_type = s.enum_or("time_type", &["float", "unixtime", "string"], default_time_type)?;
-        let localtime = s.bool_or("localtime", false)?;
-        let utc = s.bool_or("utc", !localtime)?;
-        let _ = s.get("timezone");
-        let host = if ctx.system.hostname.is_empty() {
-            gethostname::gethostname().to_string_lossy().into_owned()
-        } else {
-            ctx.system.hostname.clone()
-        };
-        Ok(Some(Inject {
-            time_key: s.opt_str("time_key"),
-            time_type,
-            time_format: s.str_or("time_format", default_time_format),
-            utc,
-            tag_key: s.opt_str("tag_key"),
-            hostname_key: s.opt_str("hostname_key"),
-            hostname: s.str_or("hostname", &host),
-        }))
-    }
-
-    /// Fluentd's v0.12 compat parameters (`include_time_key`, `time_key`, `time_format`, `localtime`,
-    /// `include_tag_key`, `tag_key`) that Fluentd turns into an `<inject>` section; None when neither
-    /// `include_*` is true.
-    pub fn from_compat(conf: &Element) -> Result<Option<Inject>, ConfigError> {
-        let with_time = conf.bool_or("include_time_key", false)?;
-        let with_tag = conf.bool_or("include_tag_key", false)?;
-        if !with_time && !with_tag {
-            return Ok(None);
-        }
-        let localtime = conf.bool_or("localtime", false)?;
-        Ok(Some(Inject {
-            time_key: with_time.then(|| conf.str_or("time_key", "time")),
-            time_type: "string".into(),
-            time_format: conf.str_or("time_format", "%Y-%m-%dT%H:%M:%S%z"),
-            utc: !localtime,
-            tag_key: with_tag.then(|| conf.str_or("tag_key", "tag")),
-            hostname_key: None,
-            hostname: String::new(),
-        }))
-    }
-
-    pub fn apply(&self, tag: &str, time: EventTime, record: &mut Map) {
-        if let Some(k) = &self.hostname_key {
-            record.insert(k.as_str(), Value::Str(self.hostname.as_str().into()));
-        }
-        if let Some(k) = &self.tag_key {
-            record.insert(k.as_str(), Value::Str(tag.into()));
-        }
-        if let Some(k) = &self.time_key {
-            let v = match self.time_type.as_str() {
-                "unixtime" => Value::Int(time.sec),
-                "string" => Value::Str(format_time(time.sec, time.nsec, &self.time_format, self.utc).into()),
-                _ => Value::Float(time.as_f64()),
-            };
-            record.insert(k.as_str(), v);
-        }
-    }
-}
-
 /// `compression` of the Kinesis plugins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compress {
@@ -177,7 +96,9 @@ impl RecordData {
         append_new_line_default: Option<bool>,
     ) -> Result<Self, ConfigError> {
         let formatter = ctx.registry.formatter_of(conf, "json", ctx)?;
-        let inject = Inject::from_conf(conf, ctx, "string", "%Y-%m-%dT%H:%M:%S.%N%z")?;
+        // fluent-plugin-kinesis changes <inject>'s defaults to a string time with nanoseconds.
+        let defaults = InjectDefaults { time_type: "string", time_format: Some("%Y-%m-%dT%H:%M:%S.%N%z") };
+        let inject = Inject::from_conf(conf, ctx, defaults)?;
         let compression = match conf.enum_or("compression", &["", "zlib", "gzip"], "")?.as_str() {
             "zlib" => Compress::Zlib,
             "gzip" => Compress::Gzip,

@@ -1,6 +1,6 @@
 //! `@type s3` (fluent-plugin-s3): one object per chunk, keyed by `s3_object_key_format`.
 use crate::client::{describe_sdk_error, AwsParams, ErrorClass};
-use crate::common::{compress, format_time, Compress, Inject};
+use crate::common::{compress, format_time, Compress};
 use crate::stats::WriterStats;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
@@ -8,6 +8,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ObjectCannedAcl
 use sluice_core::buffer::placeholders;
 use sluice_core::buffer::{Chunk, ChunkMetadata, ChunkWriter, WriteError, Zone};
 use sluice_core::config::{ConfigError, Element};
+use sluice_core::inject::{Inject, InjectDefaults};
 use sluice_core::plugin::{BuildCtx, Formatter};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -134,7 +135,11 @@ pub fn writer(conf: &Element, ctx: &BuildCtx) -> Result<Arc<S3Writer>, ConfigErr
         index_width,
         hostname,
         formatter: ctx.registry.formatter_of(conf, "out_file", ctx)?,
-        inject: Inject::from_conf(conf, ctx, "float", "%Y-%m-%dT%H:%M:%S%z")?,
+        inject: Inject::from_conf(
+            conf,
+            ctx,
+            InjectDefaults { time_type: "float", time_format: Some("%Y-%m-%dT%H:%M:%S%z") },
+        )?,
         multipart_threshold: multipart_threshold.max(5 * MIB) as usize,
         multipart_chunk_size: multipart_chunk_size as usize,
         stats: Arc::new(WriterStats::default()),

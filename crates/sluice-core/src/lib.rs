@@ -6,6 +6,7 @@
 //! * [`accessor`]: record accessor syntax (`$.a.b`, `$['a'][0]`).
 //! * [`timefmt`]: Ruby-compatible strptime/strftime.
 //! * [`ruby`]: Ruby regexps and string conversions (and the embedded Ruby subset Fluentd configurations use).
+//! * [`inject`]: `<inject>` for every output that formats records.
 //! * [`plugin`]: the input, filter, output, parser and formatter interfaces and the plugin registry.
 //! * [`router`]: Fluentd's routing (filters top to bottom, first `<match>` wins, labels).
 //! * [`buffer`]: the buffered output engine (chunks, flushing, retries, secondary).
@@ -15,6 +16,7 @@ pub mod buffer;
 pub mod config;
 pub mod engine;
 pub mod event;
+pub mod inject;
 pub mod metrics;
 pub mod pattern;
 pub mod plugin;

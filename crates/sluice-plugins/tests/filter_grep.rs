@@ -256,6 +256,38 @@ fn accessor_keys_flags_and_value_types() {
 }
 
 #[test]
+fn values_match_their_ruby_to_s() {
+    // filter_grep matches `value.to_s`: 1.0 is "1.0" (not "1"), 1e20 is "1.0e+20", an array prints as
+    // `["a", 1, nil]` and a hash as `{"k"=>"v"}` (Ruby 3.3, Fluentd 1.18's Ruby).
+    let conf = r#"
+<filter **>
+  @type grep
+  <regexp>
+    key v
+    pattern /^(1\.0|1\.0e\+20|\["a", 1, nil\]|\{"k"=>"v"\})$/
+  </regexp>
+</filter>
+"#;
+    let arr = Value::Array(vec![Value::from("a"), Value::Int(1), Value::Null]);
+    let hash = Value::Map(record! {"k" => "v"});
+    let got = grep(
+        conf,
+        vec![
+            record! {"v" => 1.0f64},
+            record! {"v" => 1e20f64},
+            record! {"v" => 1i64},
+            record! {"v" => arr.clone()},
+            record! {"v" => hash.clone()},
+            record! {"v" => r#"["a",1,null]"#},
+        ],
+    );
+    assert_eq!(
+        got,
+        vec![record! {"v" => 1.0f64}, record! {"v" => 1e20f64}, record! {"v" => arr}, record! {"v" => hash}]
+    );
+}
+
+#[test]
 fn no_conditions_keeps_everything_and_empty_batches_work() {
     let conf = "<filter **>\n  @type grep\n</filter>\n";
     assert_eq!(grep(conf, vec![record! {"a" => 1i64}]), vec![record! {"a" => 1i64}]);

@@ -261,3 +261,54 @@ async fn shutdown_flushes_a_memory_buffer_and_keeps_a_file_buffer() {
         o.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v012_parameters_and_inject_as_fluentd_maps_them() {
+    // A td-agent 2 era <match>: buffer_type/buffer_path/time_slice_format/format json/include_time_key/
+    // include_tag_key/utc on the plugin. Fluentd 1.x turns them into <buffer time> with a file buffer at
+    // buffer_path (timekey 1h from %H), <format> @type json and <inject> time_key time (string, UTC,
+    // ISO 8601) + tag_key tag.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("out/app");
+    let buf = tmp.path().join("buf/app.*.buffer");
+    let e = engine(&format!(
+        "<match app.**>\n @type file\n path {}\n buffer_type file\n buffer_path {}\n time_slice_format %Y%m%d%H\n \
+         format json\n include_time_key true\n include_tag_key true\n utc\n try_flush_interval 0.05\n</match>\n",
+        path.display(),
+        buf.display()
+    ));
+    let outs = start(&e).await;
+    e.router.emit_to_label("@ROOT", "app.web", evs(0..1)).unwrap();
+    // Staged in the file buffer named by buffer_path before any flush.
+    assert!(wait_for(|| !files(&tmp.path().join("buf")).is_empty()).await, "no chunk under buffer_path");
+    e.flusher().flush_all();
+    let f0 = tmp.path().join("out/app.2023111422_0.log");
+    assert!(wait_for(|| f0.exists()).await, "{:?}", files(&tmp.path().join("out")));
+    let text = std::fs::read_to_string(&f0).unwrap();
+    assert_eq!(text, "{\"n\":0,\"msg\":\"hi\",\"tag\":\"app.web\",\"time\":\"2023-11-14T22:13:20Z\"}\n");
+    for o in outs {
+        o.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inject_section_in_the_file_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("out/app");
+    let e = engine(&format!(
+        "<match app.**>\n @type file\n path {}\n <format>\n  @type json\n </format>\n <inject>\n  tag_key t\n  \
+         time_key ts\n  time_type unixtime\n  hostname_key h\n  hostname box\n </inject>\n <buffer>\n  \
+         timekey_use_utc true\n  flush_thread_interval 0.05\n </buffer>\n</match>\n",
+        path.display()
+    ));
+    let outs = start(&e).await;
+    e.router.emit_to_label("@ROOT", "app.web", evs(0..1)).unwrap();
+    e.flusher().flush_all();
+    let f0 = tmp.path().join("out/app.20231114_0.log");
+    assert!(wait_for(|| f0.exists()).await, "{:?}", files(&tmp.path().join("out")));
+    let text = std::fs::read_to_string(&f0).unwrap();
+    assert_eq!(text, "{\"n\":0,\"msg\":\"hi\",\"h\":\"box\",\"t\":\"app.web\",\"ts\":1700000000}\n");
+    for o in outs {
+        o.shutdown().await;
+    }
+}

@@ -312,18 +312,22 @@ fn non_string_and_non_utf8_values_are_matched_as_text() {
 
 #[test]
 fn configuration_errors_name_the_line() {
-    let e = config_error("<match a>\n  @type rewrite_tag_filter\n  hostname_command hostname -s\n  <rule>\n    key a\n    pattern b\n    tag c\n  </rule>\n</match>\n");
+    let e = config_error("<match a>\n  @type rewrite_tag_filter\n  hostname_command exit 3\n  <rule>\n    key a\n    pattern b\n    tag c\n  </rule>\n</match>\n");
     assert!(e.contains("rtf.conf:3") && e.contains("hostname_command"), "{e}");
+    // A rule needs a tag or a label.
+    let e = config_error(
+        "<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    pattern b\n  </rule>\n</match>\n",
+    );
+    assert!(e.contains("rtf.conf:3") && e.contains("missing tag and label"), "{e}");
+    // A rule's label must exist.
+    let e = config_error("<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    pattern b\n    label @NOPE\n  </rule>\n</match>\n");
+    assert!(e.contains("rtf.conf:6") && e.contains("@NOPE"), "{e}");
     let e = config_error("<match a>\n  @type rewrite_tag_filter\n</match>\n");
     assert!(e.contains("rtf.conf:1") && e.contains("missing rewriterules"), "{e}");
     let e = config_error(
         "<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    pattern /(/\n    tag c\n  </rule>\n</match>\n",
     );
     assert!(e.contains("rtf.conf:5"), "{e}");
-    let e = config_error(
-        "<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    pattern x\n  </rule>\n</match>\n",
-    );
-    assert!(e.contains("'tag' parameter is required"), "{e}");
     let e = config_error(
         "<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    pattern x\n    tag x.${tag_parts[0..1]}\n  </rule>\n</match>\n",
     );
@@ -373,4 +377,109 @@ fn dropped_records_are_counted() {
         .expect("rewrite_tag_filter metrics");
     assert_eq!(m.records_written.get(), 1);
     assert_eq!(m.records_dropped.get(), 3);
+}
+
+#[test]
+fn rule_label_emits_into_that_label_with_the_new_or_same_tag() {
+    // fluent-plugin-rewrite-tag-filter 2.4: `label` in <rule>; without `tag` the record keeps its tag.
+    let conf = r#"
+<match app.**>
+  @type rewrite_tag_filter
+  <rule>
+    key level
+    pattern /^ERROR$/
+    tag err.${tag}
+    label @ERRORS
+  </rule>
+  <rule>
+    key level
+    pattern /^WARN$/
+    label @WARNS
+  </rule>
+</match>
+<label @ERRORS>
+  <match **>
+    @type capture
+    run RUN-err
+  </match>
+</label>
+<label @WARNS>
+  <match **>
+    @type capture
+    run RUN-warn
+  </match>
+</label>
+"#;
+    run(
+        "rule-label",
+        conf,
+        vec![("@ROOT", "app.web", vec![record! {"level" => "ERROR"}, record! {"level" => "WARN"}])],
+    );
+    assert_eq!(tags(&sink("rule-label-err").records()), vec!["err.app.web".to_string()]);
+    assert_eq!(tags(&sink("rule-label-warn").records()), vec!["app.web".to_string()]);
+}
+
+#[test]
+fn hostname_command_output_fills_hostname_placeholders() {
+    let conf = r#"
+<match app>
+  @type rewrite_tag_filter
+  hostname_command echo node-7.example
+  remove_tag_prefix app
+  <rule>
+    key k
+    pattern /./
+    tag h.${hostname}.__HOSTNAME__
+  </rule>
+</match>
+<match h.**>
+  @type capture
+  run RUN
+</match>
+"#;
+    let got = run("hostcmd", conf, vec![("@ROOT", "app", vec![record! {"k" => "v"}])]);
+    assert_eq!(tags(&got), vec!["h.node-7.example.node-7.example".to_string()]);
+}
+
+#[test]
+fn values_match_as_ruby_to_s_prints_them() {
+    // The plugin matches `value.to_s`: 1.0 is "1.0", an array is `["a", 1]`, a hash `{"k"=>"v"}`.
+    let conf = r#"
+<match t>
+  @type rewrite_tag_filter
+  <rule>
+    key v
+    pattern /^1\.0$/
+    tag float
+  </rule>
+  <rule>
+    key v
+    pattern /^\["a", 1\]$/
+    tag array
+  </rule>
+  <rule>
+    key v
+    pattern /^\{"k"=>"v"\}$/
+    tag hash
+  </rule>
+</match>
+<match float array hash>
+  @type capture
+  run RUN
+</match>
+"#;
+    let got = run(
+        "to-s",
+        conf,
+        vec![(
+            "@ROOT",
+            "t",
+            vec![
+                record! {"v" => 1.0f64},
+                record! {"v" => Value::Array(vec![Value::from("a"), Value::Int(1)])},
+                record! {"v" => Value::Map(record! {"k" => "v"})},
+            ],
+        )],
+    );
+    assert_eq!(tags(&got), vec!["float".to_string(), "array".into(), "hash".into()]);
 }

@@ -413,10 +413,10 @@ fn ltsv_delimiters_and_odd_pairs() {
     let (t, r) = one(&mut p, "a=1  b=x=y   c=");
     assert_eq!(t, None);
     assert_eq!(r, record! {"a" => "1", "b" => "x=y", "c" => ""});
-    // A pair without the label delimiter is a key with a nil value in Fluentd.
+    // Fluentd's parser_ltsv keeps only items that contain the label delimiter (`if pair.include?`).
     let mut p = parser("@type ltsv");
-    let (_, r) = one(&mut p, "a:1\tlonely\tb:2");
-    assert_eq!(r, record! {"a" => "1", "lonely" => Value::Null, "b" => "2"});
+    let (_, r) = one(&mut p, "a:1\tlonely\tb:2\t\tc::3");
+    assert_eq!(r, record! {"a" => "1", "b" => "2", "c" => ":3"});
 }
 
 #[test]
@@ -812,4 +812,49 @@ fn joined_records_past_the_limit_fail_once_and_the_next_is_whole() {
     assert_eq!(ml.parse("S next").unwrap(), None);
     let p = ml.flush().expect("the next event");
     assert_eq!(p.record.get("message").and_then(Value::as_str), Some("S next"));
+}
+
+// ---------------------------------------------------------------- v0.12 parameters on the plugin
+
+fn source_parser(body: &str) -> Box<dyn Parser> {
+    let text = format!("<source>\n  @type tail\n{body}\n</source>\n");
+    let root = parse_str(&text, Path::new("compat.conf")).unwrap();
+    let source = root.sections("source").next().expect("a <source>");
+    let c = ctx();
+    let p = c.registry.parser_of(source, "none", &c).unwrap_or_else(|e| panic!("{e}"));
+    // Fluentd reads every compatibility parameter while converting: none is "not used".
+    let unused: Vec<String> = source.unused_attrs().iter().map(|(_, a)| a.key.clone()).collect();
+    assert!(unused.iter().all(|k| k == "@type"), "{unused:?}");
+    p
+}
+
+#[test]
+fn v012_format_regexp_time_format_and_types() {
+    // `format /RE/` is the regexp parser with that expression (CompatParameters), time_format and types
+    // move into it; `types` uses the old `key:type` list.
+    let mut p = source_parser(
+        "  format /^(?<time>[^ ]+ [^ ]+) (?<level>\\w+) (?<code>\\d+)$/\n  time_format %Y-%m-%d %H:%M:%S\n  \
+         types code:integer\n  utc true",
+    );
+    let (t, r) = one(&mut p, "2013-02-28 03:00:00 INFO 200");
+    assert_eq!(t, Some(DOC_TIME));
+    assert_eq!(r, record! {"level" => "INFO", "code" => 200i64});
+}
+
+#[test]
+fn v012_format_json_keep_time_key_and_multiline_formats() {
+    let mut p = source_parser("  format json\n  time_key ts\n  keep_time_key true\n  time_format %s");
+    let (t, r) = one(&mut p, r#"{"ts":"1362020400","a":1}"#);
+    assert_eq!(t, Some(DOC_TIME));
+    assert_eq!(r, record! {"ts" => "1362020400", "a" => 1i64});
+    let mut p = source_parser("  format none\n  message_key log");
+    assert_eq!(one(&mut p, "x y").1, record! {"log" => "x y"});
+    // in_tail copies format1..N (and format_firstline) into the multiline parser.
+    let mut p = source_parser("  format multiline\n  format_firstline /^S/\n  format1 /^S (?<a>\\w+)/");
+    assert!(p.parse("S one").unwrap().is_none());
+    let Parsed { record, .. } = p.flush().expect("the pending record");
+    assert_eq!(record, record! {"a" => "one"});
+    // null_value_pattern moves too.
+    let mut p = source_parser("  format ltsv\n  null_value_pattern /^-$/");
+    assert_eq!(one(&mut p, "a:-\tb:x").1, record! {"a" => Value::Null, "b" => "x"});
 }

@@ -128,3 +128,70 @@ fn runs_until_sigterm_and_stops_gracefully() {
         assert!(l.contains(" demo.hello: {\"message\":\"hi\"}"), "unexpected line {l:?}");
     }
 }
+
+fn dry_run(conf: &std::path::Path) -> (bool, String) {
+    let out = sluice().arg("-c").arg(conf).arg("--dry-run").env("SLUICE_LOG", "warn").output().expect("run");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn dry_run_explains_unknown_plugins_and_skips_warnings_of_failed_ones() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = write_conf(
+        &dir,
+        "unknown.conf",
+        "<match es.**>\n  @type elasticsearch\n  host es.local\n  port 9200\n</match>\n\
+         <match k.**>\n  @type kinesis_stream\n  stream_name x\n</match>\n\
+         <match s.**>\n  @type stdout\n  bogus_param 1\n</match>\n\
+         <match t.**>\n  @type kinesis_streams\n  region us-east-1\n  stream_name s\n  flush_interval 1e30\n</match>\n",
+    );
+    let (ok, out) = dry_run(&conf);
+    assert!(!ok);
+    let path = conf.display().to_string();
+    assert!(out.contains(&format!("{path}:2: unknown output plugin 'elasticsearch'")), "{out}");
+    assert!(out.contains("'elasticsearch' (fluent-plugin-elasticsearch) is not supported by sluice"), "{out}");
+    assert!(out.contains(&format!("{path}:7: unknown output plugin 'kinesis_stream'")), "{out}");
+    assert!(out.contains("did you mean 'kinesis_streams'?"), "{out}");
+    // A huge duration is a config error with its line, not a panic.
+    assert!(out.contains(&format!("{path}:18:")) && out.contains("flush_interval"), "{out}");
+    // Every problem in one pass, and no "not used" noise from the plugins that failed.
+    assert!(out.contains("the configuration has 3 error(s)"), "{out}");
+    assert!(!out.contains("'host'") && !out.contains("'port'") && !out.contains("'stream_name'"), "{out}");
+    // A plugin that did configure still gets its warning.
+    assert!(out.contains("parameter 'bogus_param' in <match s.**> is not used"), "{out}");
+}
+
+#[test]
+fn dry_run_accepts_v012_parameters_without_not_used_warnings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = write_conf(
+        &dir,
+        "old.conf",
+        "<source>\n  type tail\n  path /var/log/containers/*.log\n  pos_file /tmp/x.pos\n  tag k.*\n  \
+         format /^(?<time>\\S+) (?<msg>.*)$/\n  time_format %Y-%m-%dT%H:%M:%S.%NZ\n  keep_time_key true\n</source>\n\
+         <match k.**>\n  type file\n  path /tmp/sluice-old/out\n  buffer_type file\n  buffer_path /tmp/sluice-old/buf\n  \
+         buffer_chunk_limit 8MB\n  buffer_queue_limit 64\n  flush_interval 5s\n  retry_limit 3\n  max_retry_wait 1m\n  \
+         num_threads 2\n  time_slice_format %Y%m%d%H\n  time_slice_wait 1m\n  utc\n  format json\n  \
+         include_time_key true\n  include_tag_key true\n</match>\n",
+    );
+    let (ok, out) = dry_run(&conf);
+    assert!(ok, "{out}");
+    assert!(!out.contains("is not used"), "{out}");
+}
+
+#[test]
+fn included_secrets_are_not_echoed_in_warnings() {
+    let dir = tempfile::tempdir().expect("tmp");
+    write_conf(&dir, "shadow", "root:$6$s3cr3tHASHvalue:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n");
+    let conf = write_conf(
+        &dir,
+        "inc.conf",
+        "@include shadow\n<source>\n  @type sample\n  tag t\n</source>\n<match t>\n  @type null\n</match>\n",
+    );
+    let (_, out) = dry_run(&conf);
+    assert!(!out.contains("s3cr3tHASH") && !out.contains("daemon:*"), "{out}");
+    assert!(out.contains("not a parameter name"), "{out}");
+    let conf = write_conf(&dir, "zero.conf", "@include /dev/zero\n");
+    let (ok, out) = dry_run(&conf);
+    assert!(!ok && out.contains("zero.conf:1") && out.contains("not a regular file"), "{out}");
+}

@@ -318,7 +318,9 @@ impl BufferConfig {
         defaults: &BufferDefaults,
         root_dir: Option<&std::path::Path>,
     ) -> Result<Self, ConfigError> {
-        let b = conf.section("buffer");
+        // v0.12 `buffer_type file`, `buffer_path ...` on the <match> become a <buffer> as in Fluentd.
+        let converted = crate::config::compat::buffer(conf)?;
+        let b = conf.section("buffer").or(converted.as_ref());
         let empty = Element::new("buffer", "", conf.loc.clone());
         let e = b.unwrap_or(&empty);
         // Parameters may be written on <buffer> (v1) or on the <match> (v0.12 style).
@@ -387,7 +389,7 @@ impl BufferConfig {
             };
         let flush_mode = match flush_mode {
             // Fluentd: flush_interval written outside <buffer> keeps the old behaviour.
-            FlushMode::Default if !e.has("flush_interval") && conf.has("flush_interval") => FlushMode::Interval,
+            FlushMode::Default if conf.has("flush_interval") => FlushMode::Interval,
             FlushMode::Default if keys.timekey.is_some() => FlushMode::Lazy,
             FlushMode::Default => FlushMode::Interval,
             m => m,

@@ -133,6 +133,10 @@ impl Element {
         Ok(self.typed(key, "bool", types::parse_bool)?.unwrap_or(default))
     }
 
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        self.typed(key, "bool", types::parse_bool)
+    }
+
     pub fn int_or(&self, key: &str, default: i64) -> Result<i64, ConfigError> {
         Ok(self.typed(key, "integer", types::parse_int)?.unwrap_or(default))
     }
@@ -226,6 +230,18 @@ impl Element {
         }
         for c in &self.children {
             c.collect_unused(out);
+        }
+    }
+
+    /// Copy "parameter was read" marks from a clone (possibly with parameters added at the end) back here.
+    pub fn mark_used_from(&self, clone: &Element) {
+        for (a, b) in self.attrs.iter().zip(clone.attrs.iter()) {
+            if b.used.get() && a.key == b.key {
+                a.used.set(true);
+            }
+        }
+        for (a, b) in self.children.iter().zip(clone.children.iter()) {
+            a.mark_used_from(b);
         }
     }
 

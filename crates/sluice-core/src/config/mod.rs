@@ -3,6 +3,7 @@
 //! Two front ends turn text into a tree of [`Element`]s: [`parser`] for Fluentd's own syntax and
 //! [`yaml`] for Fluentd's YAML format. Everything after them (typed parameters, plugin set-up,
 //! `--dry-run`) works on that tree only, so both formats behave the same.
+pub mod compat;
 mod element;
 mod error;
 pub mod parser;
@@ -21,4 +22,26 @@ pub fn parse_file(path: &std::path::Path) -> Result<Element, ConfigError> {
     } else {
         parser::parse_file(path)
     }
+}
+
+/// The largest configuration file sluice reads (real ones are a few KiB).
+pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Read a configuration file (the main one or an include): regular files only, so `/dev/zero` or a
+/// FIFO is an error instead of a hang or unbounded memory, and at most [`MAX_CONFIG_FILE_BYTES`].
+pub(crate) fn read_file(path: &std::path::Path, from: Option<&Location>) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let fail = |m: String| ConfigError::new(from, format!("cannot read config file {}: {m}", path.display()));
+    // metadata() follows symlinks and never opens the file, so a FIFO cannot block here.
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()).with_hint("configuration files must be regular files"));
+    }
+    let f = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut buf = Vec::new();
+    f.take(MAX_CONFIG_FILE_BYTES + 1).read_to_end(&mut buf).map_err(|e| fail(e.to_string()))?;
+    if buf.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        return Err(fail(format!("larger than {} MiB", MAX_CONFIG_FILE_BYTES >> 20)));
+    }
+    String::from_utf8(buf).map_err(|_| fail("not UTF-8 text".into()))
 }

@@ -14,10 +14,13 @@ use std::sync::Arc;
 
 /// Includes nested deeper than this are a loop.
 const MAX_INCLUDE_DEPTH: usize = 32;
+/// Sections nested deeper than this are an error (real configurations nest 3 or 4 deep); without a
+/// bound, hostile nesting would overflow the stack.
+pub const MAX_SECTION_DEPTH: usize = 64;
 
 pub fn parse_str(text: &str, file: &Path) -> Result<Element, ConfigError> {
     let mut root = Element::new("ROOT", "", Location::new(file, 1));
-    parse_into(text, file, &mut root, 0)?;
+    parse_into(text, file, &mut root, 0, 0)?;
     Ok(root)
 }
 
@@ -40,6 +43,7 @@ pub(crate) fn eval_double_quoted(body: &str, loc: &Location) -> Result<Option<St
         path: PathBuf::from(&*loc.file),
         depth: 0,
         special: false,
+        nest: 0,
     };
     let out = p.double_quoted()?;
     if p.pos != text.len() {
@@ -69,11 +73,10 @@ fn eval_config_code(code: &str, loc: &Location) -> Result<RValue, ConfigError> {
 }
 
 fn read(path: &Path, from: Option<&Location>) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(from, format!("cannot read config file {}: {e}", path.display())))
+    super::read_file(path, from)
 }
 
-fn parse_into(text: &str, file: &Path, into: &mut Element, depth: usize) -> Result<(), ConfigError> {
+fn parse_into(text: &str, file: &Path, into: &mut Element, depth: usize, nest: usize) -> Result<(), ConfigError> {
     let mut p = Scanner {
         src: text.as_bytes(),
         text,
@@ -83,6 +86,7 @@ fn parse_into(text: &str, file: &Path, into: &mut Element, depth: usize) -> Resu
         path: file.to_path_buf(),
         depth,
         special: false,
+        nest,
     };
     p.body(into, None)
 }
@@ -94,9 +98,12 @@ struct Scanner<'a> {
     line: u32,
     file: Arc<str>,
     path: PathBuf,
+    /// How many includes deep this file is.
     depth: usize,
     /// Set when a double-quoted value used Fluentd's `use_nil` / `use_default`.
     special: bool,
+    /// How many sections deep the scanner is (across includes).
+    nest: usize,
 }
 
 impl Scanner<'_> {
@@ -244,8 +251,14 @@ impl Scanner<'_> {
         self.pos += 1;
         self.end_of_line(&format!("<{name}{}>", sp(&arg)))?;
         let arg = section_arg(arg, &loc)?;
+        if self.nest >= MAX_SECTION_DEPTH {
+            return Err(ConfigError::at(&loc, format!("sections nested more than {MAX_SECTION_DEPTH} deep")));
+        }
         let mut child = Element::new(name, arg, loc.clone());
-        self.body(&mut child, Some(&loc))?;
+        self.nest += 1;
+        let r = self.body(&mut child, Some(&loc));
+        self.nest -= 1;
+        r?;
         parent.children.push(child);
         Ok(())
     }
@@ -517,20 +530,24 @@ impl Scanner<'_> {
         let base = self.path.parent().unwrap_or(Path::new("."));
         let full = if Path::new(pattern).is_absolute() { PathBuf::from(pattern) } else { base.join(pattern) };
         let full_s = full.to_string_lossy().to_string();
+        // Fluentd globs every include (`Dir.glob(path).sort`): a pattern, or a plain path, that matches no
+        // file includes nothing.
         let files: Vec<PathBuf> = if full_s.contains(['*', '?', '[']) {
             let mut v: Vec<PathBuf> = glob::glob(&full_s)
                 .map_err(|e| ConfigError::at(&(loc.clone()), format!("bad @include pattern {pattern}: {e}")))?
                 .filter_map(Result::ok)
-                .filter(|p| p.is_file())
+                .filter(|p| !p.is_dir())
                 .collect();
             v.sort();
             v
-        } else {
+        } else if std::fs::symlink_metadata(&full).is_ok() {
             vec![full]
+        } else {
+            Vec::new()
         };
         for f in files {
             let text = read(&f, Some(loc))?;
-            parse_into(&text, &f, elem, self.depth + 1)?;
+            parse_into(&text, &f, elem, self.depth + 1, self.nest)?;
         }
         Ok(())
     }
@@ -719,9 +736,13 @@ mod tests {
         let c = &root.children[2];
         assert_eq!(v(c, "flush_interval"), "3s");
         assert!(c.attrs[1].loc.file.ends_with("params.conf"));
-        std::fs::write(&main, "\n@include missing.conf\n").unwrap();
-        let e = parse_file(&main).unwrap_err();
-        assert!(e.to_string().contains("fluent.conf:2") && e.to_string().contains("missing.conf"), "{e}");
+        // Fluentd globs every include: a missing file or an empty glob includes nothing.
+        std::fs::write(&main, "\n@include missing.conf\n@include nothing/*.conf\n<match x>\n @type null\n</match>\n")
+            .unwrap();
+        assert_eq!(parse_file(&main).unwrap().children.len(), 1);
+        std::fs::write(&main, "\n@include https://example.com/x.conf\n").unwrap();
+        let e = parse_file(&main).unwrap_err().to_string();
+        assert!(e.contains("fluent.conf:2") && e.contains("URL"), "{e}");
     }
 
     #[test]

@@ -13,41 +13,70 @@ pub fn parse_int(s: &str) -> Option<i64> {
 }
 
 pub fn parse_float(s: &str) -> Option<f64> {
-    s.replace('_', "").parse().ok()
+    let t = s.trim().replace('_', "");
+    // Ruby's Float() takes decimal notation only: no `inf`/`nan` words.
+    if t.bytes().any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E') {
+        return None;
+    }
+    t.parse().ok()
 }
 
-/// `1024`, `10k`, `8m`, `1g`, `1t` (binary multiples, any case).
+/// The largest duration a time parameter may have (about 31 years): Fluentd takes any float, but a
+/// duration this long is a typo, and larger ones cannot be waited for.
+pub const MAX_TIME_SECS: f64 = 1e9;
+
+/// The digits right before the first `unit` letter that follows a digit, as Ruby's unanchored
+/// `/([0-9]+)k/` finds them (so `8MB` is 8 with unit `m`, and `1.5g` is 5 with unit `g`).
+fn digits_before<'a>(s: &'a str, units: &[u8]) -> Option<&'a str> {
+    let b = s.as_bytes();
+    let j = (1..b.len()).find(|&j| units.contains(&b[j]) && b[j - 1].is_ascii_digit())?;
+    let i = b[..j].iter().rposition(|c| !c.is_ascii_digit()).map_or(0, |p| p + 1);
+    Some(&s[i..j])
+}
+
+/// Ruby's `Integer(s)` for what Fluentd's strict mode accepts: optional sign, digits with single `_`
+/// between them, surrounding whitespace.
+fn ruby_integer(s: &str) -> Option<i128> {
+    let t = s.trim();
+    let (neg, body) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    if body.is_empty() || body.starts_with('_') || body.ends_with('_') || body.contains("__") {
+        return None;
+    }
+    if !body.bytes().all(|c| c.is_ascii_digit() || c == b'_') {
+        return None;
+    }
+    let v: i128 = body.replace('_', "").parse().ok()?;
+    Some(if neg { -v } else { v })
+}
+
+/// A size as Fluentd's `size` type reads it: the first `<digits>k|m|g|t` anywhere in the value (any
+/// case; binary multiples), else a whole number of bytes. Fluentd (without `strict_config_value`) reads
+/// anything else as 0; sluice rejects it, as Fluentd's strict mode does.
 pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last()? {
-        (i, 'k' | 'K') => (&s[..i], 1u64 << 10),
-        (i, 'm' | 'M') => (&s[..i], 1 << 20),
-        (i, 'g' | 'G') => (&s[..i], 1 << 30),
-        (i, 't' | 'T') => (&s[..i], 1 << 40),
-        _ => (s, 1),
-    };
-    let n: f64 = num.trim().parse().ok()?;
-    if n < 0.0 || !n.is_finite() {
-        return None;
+    const UNITS: [(&[u8], u32); 4] = [(b"kK", 10), (b"mM", 20), (b"gG", 30), (b"tT", 40)];
+    for (letters, shift) in UNITS {
+        if let Some(d) = digits_before(s, letters) {
+            let n: u64 = d.parse().ok()?;
+            return n.checked_mul(1u64 << shift);
+        }
     }
-    Some((n * mult as f64) as u64)
+    u64::try_from(ruby_integer(s)?).ok()
 }
 
-/// `30s`, `5m`, `1h`, `1d`, `0.5` in seconds.
+/// A duration as Fluentd's `time` type reads it: the first `<digits>s`, else `<digits>m`, `<digits>h`,
+/// `<digits>d` anywhere in the value (whole units only, so `1.5h` is 5 hours as in Fluentd), else a
+/// float number of seconds. Values Fluentd would read as 0 (not a number) and durations longer than
+/// [`MAX_TIME_SECS`] are rejected.
 pub fn parse_time(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last()? {
-        (i, 's') => (&s[..i], 1.0),
-        (i, 'm') => (&s[..i], 60.0),
-        (i, 'h') => (&s[..i], 3600.0),
-        (i, 'd') => (&s[..i], 86400.0),
-        _ => (s, 1.0),
-    };
-    let n: f64 = num.trim().parse().ok()?;
-    if !n.is_finite() {
-        return None;
-    }
-    Some(n * mult)
+    const UNITS: [(u8, f64); 4] = [(b's', 1.0), (b'm', 60.0), (b'h', 3600.0), (b'd', 86400.0)];
+    let v = UNITS
+        .iter()
+        .find_map(|(u, mult)| digits_before(s, &[*u]).map(|d| d.parse::<f64>().ok().map(|n| n * mult)))
+        .unwrap_or_else(|| parse_float(s.trim()))?;
+    (v.is_finite() && v.abs() <= MAX_TIME_SECS).then_some(v)
 }
 
 /// `a,b,c` or a JSON array.
@@ -106,7 +135,7 @@ pub fn hint_for(kind: &str) -> &'static str {
         "integer" => "write a whole number such as 10",
         "float" => "write a number such as 0.5",
         "size" => "write a size such as 1024, 10k, 8m or 1g",
-        "time" => "write a duration such as 30s, 5m, 1h, 1d or 0.5",
+        "time" => "write a duration such as 30s, 5m, 1h, 1d or 0.5 (at most 1e9 seconds)",
         "array" => "write a,b,c or a JSON array such as [\"a\",\"b\"]",
         "hash" => "write k1:v1,k2:v2 or a JSON object",
         _ => "check the plugin's documentation",
@@ -123,9 +152,17 @@ mod tests {
         assert_eq!(parse_size("10k"), Some(10 * 1024));
         assert_eq!(parse_size("8m"), Some(8 << 20));
         assert_eq!(parse_size("1g"), Some(1 << 30));
-        assert_eq!(parse_size("1.5K"), Some(1536));
+        // Fluentd's unanchored /([0-9]+)k/i: the digits right before the unit, whatever surrounds them.
+        assert_eq!(parse_size("1.5K"), Some(5 * 1024));
+        assert_eq!(parse_size("1.5g"), Some(5 << 30));
+        assert_eq!(parse_size("8MB"), Some(8 << 20));
+        assert_eq!(parse_size("256mb"), Some(256 << 20));
+        assert_eq!(parse_size("2T"), Some(2 << 40));
+        assert_eq!(parse_size("1_000"), Some(1000));
         assert_eq!(parse_size("abc"), None);
         assert_eq!(parse_size("-1"), None);
+        assert_eq!(parse_size("1.5"), None);
+        assert_eq!(parse_size("99999999999999999999t"), None);
     }
 
     #[test]
@@ -136,6 +173,19 @@ mod tests {
         assert_eq!(parse_time("1d"), Some(86400.0));
         assert_eq!(parse_time("0.5"), Some(0.5));
         assert_eq!(parse_time("x"), None);
+        // Whole units only, found anywhere, `s` before `m` before `h` before `d` (Fluentd's time type).
+        assert_eq!(parse_time("1.5h"), Some(5.0 * 3600.0));
+        assert_eq!(parse_time("10sec"), Some(10.0));
+        assert_eq!(parse_time("2min"), Some(120.0));
+        assert_eq!(parse_time("1h30m"), Some(30.0 * 60.0));
+        assert_eq!(parse_time("5M"), None);
+        assert_eq!(parse_time("1e3"), Some(1000.0));
+        assert_eq!(parse_time("-1"), Some(-1.0));
+        assert_eq!(parse_time("1e30"), None);
+        assert_eq!(parse_time("99999999999999999999"), None);
+        assert_eq!(parse_time("99999999999999999999s"), None);
+        assert_eq!(parse_time("inf"), None);
+        assert_eq!(parse_time("NaN"), None);
     }
 
     #[test]

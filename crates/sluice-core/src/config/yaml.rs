@@ -18,6 +18,10 @@ use std::sync::{Arc, LazyLock};
 
 /// Includes nested deeper than this are a loop.
 const MAX_INCLUDE_DEPTH: usize = 32;
+/// Bounds on one document: nesting depth, and nodes after aliases are expanded (nested aliases grow
+/// exponentially: a few hundred bytes can name billions of nodes). Real configurations stay far below.
+const MAX_NESTING: usize = 64;
+const MAX_NODES: usize = 200_000;
 
 const TAGS_HINT: &str = "sluice understands Fluentd's !include, !fluent/s and !fluent/json, and YAML's !!str, \
                          !!int, !!float, !!bool and !!null";
@@ -38,8 +42,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Element, ConfigError> {
 }
 
 fn read(path: &Path, from: Option<&Location>) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(from, format!("cannot read config file {}: {e}", path.display())))
+    super::read_file(path, from)
 }
 
 /// A YAML node with where it was written; tags are kept and acted on while building, because what
@@ -90,6 +93,8 @@ enum Open {
 
 struct Frame {
     open: Open,
+    /// Nodes below this one, aliases counted at their full size.
+    weight: usize,
     anchor: usize,
     tag: Option<String>,
     span: Span,
@@ -101,8 +106,9 @@ fn load(text: &str, file: &Path, depth: usize) -> Result<Option<Node>, ConfigErr
     let file: Arc<str> = Arc::from(file.to_string_lossy().as_ref());
     let at = |span: &Span| Location { file: file.clone(), line: span.start.line() as u32 };
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
     let mut doc: Option<Node> = None;
+    let mut total = 0usize;
     for ev in Parser::new_from_str(text) {
         let (ev, span) = ev.map_err(|e| {
             let m = e.marker();
@@ -114,7 +120,10 @@ fn load(text: &str, file: &Path, depth: usize) -> Result<Option<Node>, ConfigErr
                 "check indentation (spaces only) and quoting; a value starting with [ { * & ! | > % @ ` needs quotes",
             )
         })?;
-        let node = match ev {
+        if matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..)) && stack.len() >= MAX_NESTING {
+            return Err(ConfigError::at(&at(&span), format!("YAML nested more than {MAX_NESTING} levels deep")));
+        }
+        let (node, weight) = match ev {
             Event::DocumentStart(_) if doc.is_some() => break,
             Event::Scalar(v, style, anchor, tag) => {
                 let n = Node {
@@ -125,17 +134,24 @@ fn load(text: &str, file: &Path, depth: usize) -> Result<Option<Node>, ConfigErr
                     depth,
                 };
                 if anchor != 0 {
-                    anchors.insert(anchor, n.clone());
+                    anchors.insert(anchor, (n.clone(), 1));
                 }
-                n
+                (n, 1)
             }
             Event::SequenceStart(anchor, tag) => {
-                stack.push(Frame { open: Open::Seq(Vec::new()), anchor, tag: tag.as_deref().map(render_tag), span });
+                stack.push(Frame {
+                    open: Open::Seq(Vec::new()),
+                    weight: 0,
+                    anchor,
+                    tag: tag.as_deref().map(render_tag),
+                    span,
+                });
                 continue;
             }
             Event::MappingStart(anchor, tag) => {
                 stack.push(Frame {
                     open: Open::Map(Vec::new(), None),
+                    weight: 0,
                     anchor,
                     tag: tag.as_deref().map(render_tag),
                     span,
@@ -149,16 +165,32 @@ fn load(text: &str, file: &Path, depth: usize) -> Result<Option<Node>, ConfigErr
                     Open::Map(pairs, _) => Kind::Map(pairs),
                 };
                 let n = Node { kind, tag: f.tag, loc: at(&f.span), col: f.span.start.col() + 1, depth };
+                let w = f.weight.saturating_add(1);
                 if f.anchor != 0 {
-                    anchors.insert(f.anchor, n.clone());
+                    anchors.insert(f.anchor, (n.clone(), w));
                 }
-                n
+                (n, w)
             }
-            Event::Alias(id) => anchors.get(&id).cloned().ok_or_else(|| {
-                ConfigError::at(&at(&span), "alias to an anchor that is not defined (or not finished) here")
-            })?,
+            Event::Alias(id) => {
+                let (n, w) = anchors.get(&id).ok_or_else(|| {
+                    ConfigError::at(&at(&span), "alias to an anchor that is not defined (or not finished) here")
+                })?;
+                // Check before cloning: the clone is what would grow without bound.
+                if total.saturating_add(*w) > MAX_NODES {
+                    return Err(too_many_nodes(&at(&span)));
+                }
+                total += w - 1;
+                (n.clone(), *w)
+            }
             _ => continue,
         };
+        total += 1;
+        if total > MAX_NODES {
+            return Err(too_many_nodes(&at(&span)));
+        }
+        if let Some(f) = stack.last_mut() {
+            f.weight = f.weight.saturating_add(weight);
+        }
         match stack.last_mut() {
             None => doc = Some(node),
             Some(Frame { open: Open::Seq(items), .. }) => items.push(node),
@@ -169,6 +201,11 @@ fn load(text: &str, file: &Path, depth: usize) -> Result<Option<Node>, ConfigErr
         }
     }
     Ok(doc)
+}
+
+fn too_many_nodes(loc: &Location) -> ConfigError {
+    ConfigError::at(loc, format!("YAML expands to more than {MAX_NODES} nodes (nested aliases?)"))
+        .with_hint("write the repeated parts out, or use fewer levels of aliases")
 }
 
 /// One key of a map after `<<` merges, with where the key was written.

@@ -99,7 +99,7 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
                         let name = el.plugin_id().or(el.plugin_type()).unwrap_or("input").to_string();
                         inputs.push((i, Emitter::new(handle.clone(), Arc::from(label.as_str())), name, span));
                     }
-                    Err(e) => diag.error(e),
+                    Err(e) => failed(el, e, &mut diag),
                 }
             }
             "filter" | "match" => {
@@ -161,7 +161,7 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
         ));
     }
     for (el, a) in root.unused_attrs() {
-        diag.warn(ConfigError::at(&a.loc, format!("parameter '{}' in {} is not used", a.key, el.display_name())));
+        diag.warn(ConfigError::at(&a.loc, unused_message(&a.key, el)));
     }
     pipelines.push(Pipeline::new(ROOT_LABEL, root_steps));
     if diag.has_errors() {
@@ -171,6 +171,13 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
     handle.set(&router);
     let outputs = router.outputs();
     Assembled { engine: Some(Engine { router, inputs, outputs, ctx: base }), diagnostics: diag, log_levels: levels }
+}
+
+/// A directive whose plugin failed to configure: its error, and no "not used" warnings for its own
+/// parameters (they were never all read, so the warnings would be noise on top of the real problem).
+fn failed(el: &Element, e: ConfigError, diag: &mut Diagnostics) {
+    el.mark_all_used();
+    diag.error(e);
 }
 
 /// Reads each directive's `@log_level` and makes its span.
@@ -183,7 +190,7 @@ struct PluginSpans<'a> {
 impl PluginSpans<'_> {
     fn span_for(&mut self, el: &Element, diag: &mut Diagnostics) -> Span {
         log_level::check_nested(el, diag);
-        let level = match log_level::level_param(el, "@log_level") {
+        let level = match log_level::level_param(el, log_level::plugin_level_key(el)) {
             Ok(l) => l,
             Err(e) => {
                 diag.error(e);
@@ -235,11 +242,20 @@ fn build_step(
     if let Some(l) = el.get("@label") {
         label_refs.push((l.to_string(), el.error_at("@label", format!("no <label {l}> is defined"))));
     }
+    // rewrite_tag_filter's `<rule> label @X` emits into a label too: it must exist.
+    if el.plugin_type() == Some("rewrite_tag_filter") {
+        for r in el.sections("rule") {
+            if let Some(a) = r.attrs.iter().find(|a| a.key == "label") {
+                let l = a.value.trim();
+                label_refs.push((l.to_string(), ConfigError::at(&a.loc, format!("no <label {l}> is defined"))));
+            }
+        }
+    }
     if el.name == "filter" {
         match ctx.registry.build_filter(el, ctx) {
             Ok(filter) => Some(Step::Filter { matcher, filter: spans.filter(filter, span) }),
             Err(e) => {
-                diag.error(e);
+                failed(el, e, diag);
                 None
             }
         }
@@ -247,9 +263,23 @@ fn build_step(
         match ctx.registry.build_output(el, ctx) {
             Ok(output) => Some(Step::Match { matcher, output: spans.output(output, span) }),
             Err(e) => {
-                diag.error(e);
+                failed(el, e, diag);
                 None
             }
         }
+    }
+}
+
+/// "parameter 'x' in <match **> is not used". A key that is not a parameter name (a line of some file
+/// that was included by mistake, such as /etc/shadow) is not echoed: it may be a secret.
+fn unused_message(key: &str, el: &Element) -> String {
+    let name_like = key.len() <= 64
+        && !key.is_empty()
+        && key.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'@' | b'$'));
+    let section = if el.name == "ROOT" { "the top level".to_string() } else { el.display_name() };
+    if name_like {
+        format!("parameter '{key}' in {section} is not used")
+    } else {
+        format!("a line in {section} is not a parameter name and is not used (its text is not shown)")
     }
 }

@@ -59,12 +59,23 @@ pub(crate) fn level_param(el: &Element, key: &str) -> Result<Option<LevelFilter>
     Ok(parse_level(&el.enum_or(key, LEVEL_NAMES, "info")?))
 }
 
+/// The parameter that sets a plugin's level: `@log_level`, or the old `log_level` that Fluentd still
+/// accepts on a plugin (with a deprecation warning) when `@log_level` is absent.
+pub(crate) fn plugin_level_key(el: &Element) -> &'static str {
+    if !el.has("@log_level") && el.has("log_level") {
+        "log_level"
+    } else {
+        "@log_level"
+    }
+}
+
 /// Whether any `<source>`, `<filter>` or `<match>` (at the top or in a label) sets `@log_level`: only then
 /// are plugin spans worth creating.
 pub(crate) fn any_plugin_level(root: &Element) -> bool {
+    let sets = |el: &Element| el.has(plugin_level_key(el));
     root.children.iter().any(|el| match el.name.as_str() {
-        "source" | "filter" | "match" => el.has("@log_level"),
-        "label" => el.children.iter().any(|c| c.has("@log_level")),
+        "source" | "filter" | "match" => sets(el),
+        "label" => el.children.iter().any(sets),
         _ => false,
     })
 }

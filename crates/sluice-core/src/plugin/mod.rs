@@ -5,6 +5,7 @@ mod context;
 mod filter;
 mod formatter;
 mod input;
+pub mod known;
 mod output;
 mod parser;
 mod registry;

@@ -1,5 +1,5 @@
 use super::{BuildCtx, Filter, Formatter, Input, Output, Parser};
-use crate::config::{ConfigError, Element};
+use crate::config::{compat, ConfigError, Element};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -35,9 +35,12 @@ fn lookup<'a, B: Copy>(
     };
     match table.get(name.as_str()) {
         Some(b) => Ok((*b, name)),
-        None => Err(section
-            .error_at("@type", format!("unknown {kind} plugin '{name}'"))
-            .with_hint(format!("known {kind} plugins: {}", known(table)))),
+        None => {
+            let at = if section.has("@type") { "@type" } else { "type" };
+            Err(section
+                .error_at(at, format!("unknown {kind} plugin '{name}'"))
+                .with_hint(super::known::unknown_type_hint(kind, &name, table.keys().copied())))
+        }
     }
 }
 
@@ -96,21 +99,21 @@ impl Registry {
         b(section, ctx)
     }
 
-    /// The parser a plugin declares: its `<parse>` section, or the v0.12 style `format` parameter
-    /// on the plugin itself, or `default`.
+    /// The parser a plugin declares: its `<parse>` section, or the one Fluentd builds from v0.12 parser
+    /// parameters on the plugin itself (`format json`, `format /RE/`, `time_format`, `types` ...; see
+    /// [`compat::parse`]), or `default`. `format1`..`format20` on the plugin join the section, as in_tail does.
     pub fn parser_of(&self, plugin: &Element, default: &str, ctx: &BuildCtx) -> Result<Box<dyn Parser>, ConfigError> {
-        if let Some(p) = plugin.section("parse") {
-            return self.build_parser(p, Some(default), ctx);
+        let written = plugin.section("parse");
+        let mut section = match written {
+            Some(p) => p.clone(),
+            None => compat::parse(plugin)?.unwrap_or_else(|| Element::new("parse", "", plugin.loc.clone())),
+        };
+        compat::copy_multiline_formats(plugin, &mut section);
+        let r = self.build_parser(&section, Some(default), ctx);
+        if let Some(p) = written {
+            p.mark_used_from(&section);
         }
-        if let Some(fmt) = plugin.get("format") {
-            let mut p = plugin.clone();
-            p.name = "parse".into();
-            p.set("@type", fmt, plugin.loc_of("format").clone());
-            return self.build_parser(&p, None, ctx);
-        }
-        let mut p = Element::new("parse", "", plugin.loc.clone());
-        p.set("@type", default, plugin.loc.clone());
-        self.build_parser(&p, None, ctx)
+        r
     }
 
     pub fn build_formatter(
@@ -123,7 +126,8 @@ impl Registry {
         b(section, ctx)
     }
 
-    /// The formatter a plugin declares with `<format>` (or v0.12 `format`), or `default`.
+    /// The formatter a plugin declares with `<format>`, or the one Fluentd builds from v0.12 formatter
+    /// parameters on the plugin (`format json`, `delimiter`, ...; see [`compat::format`]), or `default`.
     pub fn formatter_of(
         &self,
         plugin: &Element,
@@ -133,22 +137,8 @@ impl Registry {
         if let Some(f) = plugin.section("format") {
             return self.build_formatter(f, Some(default), ctx);
         }
-        let mut f = Element::new("format", "", plugin.loc.clone());
-        let ty = plugin.get("format").unwrap_or(default).to_string();
-        f.set("@type", ty, plugin.loc.clone());
-        // v0.12-style formatter parameters live on the plugin itself.
-        for a in &plugin.attrs {
-            if !a.key.starts_with('@') && a.key != "format" {
-                f.attrs.push(a.clone());
-            }
-        }
-        let r = self.build_formatter(&f, None, ctx);
-        for fa in f.attrs.iter().filter(|fa| fa.used.get()) {
-            if let Some(a) = plugin.attrs.iter().find(|a| a.key == fa.key) {
-                a.used.set(true);
-            }
-        }
-        r
+        let f = compat::format(plugin)?.unwrap_or_else(|| Element::new("format", "", plugin.loc.clone()));
+        self.build_formatter(&f, Some(default), ctx)
     }
 
     pub fn input_names(&self) -> Vec<&'static str> {

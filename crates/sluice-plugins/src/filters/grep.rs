@@ -33,7 +33,8 @@ impl Expression {
             None => Cow::Borrowed(""),
             Some(Value::Str(s)) => Cow::Borrowed(s.as_str()),
             Some(Value::Bytes(b)) => Cow::Owned(scrub(b)),
-            Some(v) => v.match_text(),
+            // Ruby's `to_s`: 1.0 is "1.0", arrays and hashes as `inspect` prints them.
+            Some(v) => Cow::Owned(crate::formatters::ruby::to_s(v)),
         };
         on.apply(self.pattern.try_is_match(&text))
     }

@@ -13,8 +13,9 @@ use sluice_core::buffer::placeholders::{self, FlushContext};
 use sluice_core::buffer::{
     BufferDefaults, BufferedOutput, Chunk, ChunkKeys, ChunkMetadata, ChunkWriter, WriteError, Zone,
 };
-use sluice_core::config::{ConfigError, Element};
+use sluice_core::config::{compat, ConfigError, Element};
 use sluice_core::event::{EventTime, Events, Map};
+use sluice_core::inject::{Inject, InjectDefaults};
 use sluice_core::plugin::{BuildCtx, EmitError, Formatter, Output, OutputMetrics};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -214,11 +215,14 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError
     let symlink_path = s.opt_str("symlink_path");
     let as_secondary = s.name == "secondary";
     let formatter = ctx.registry.formatter_of(s, "out_file", ctx)?;
+    let formatter = Inject::wrap(s, ctx, InjectDefaults::default(), formatter)?;
 
     // Fluentd's <buffer> defaults for out_file: a file buffer cut by time, 1 day slices, kept under `path`.
     let mut conf = s.clone();
     if conf.section("buffer").is_none() {
-        conf.children.push(Element::new("buffer", "time", s.loc.clone()));
+        // v0.12 `buffer_type`/`buffer_path`/`time_slice_format` on the <match> make the <buffer>.
+        let b = compat::buffer(s)?.unwrap_or_else(|| Element::new("buffer", "time", s.loc.clone()));
+        conf.children.push(b);
     }
     let has_root = s.plugin_id().is_some() && ctx.system.root_dir.is_some();
     if let Some(b) = conf.children.iter_mut().find(|c| c.name == "buffer") {

@@ -38,7 +38,10 @@ struct Rule {
     /// Internal names of the captures `$1`, `$2`, ... in order.
     capture_names: Vec<String>,
     invert: bool,
-    tag: Vec<Piece>,
+    /// None: keep the record's tag (a rule with only `label`).
+    tag: Option<Vec<Piece>>,
+    /// `label`: emit into this label instead of the directive's.
+    label: Option<String>,
 }
 
 pub struct RewriteTagFilter {
@@ -58,12 +61,7 @@ pub struct RewriteTagFilter {
 }
 
 pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    // `hostname` is the plugin's default command and gives what ${hostname} gives already.
-    if s.opt_str("hostname_command").is_some_and(|c| c.trim() != "hostname") {
-        return Err(s
-            .error_at("hostname_command", "'hostname_command' is not supported: sluice does not run shell commands")
-            .with_hint("remove it; ${hostname} and __HOSTNAME__ give the machine's host name"));
-    }
+    let hostname = hostname_of(s, ctx)?;
     let capitalize = s.bool_or("capitalize_regex_backreference", false)?;
     let on_give_up = OnGiveUp::from_conf(s)?;
     let record_mode = s.enum_or("emit_mode", &["batch", "record"], "batch")? == "record";
@@ -88,12 +86,20 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError
     for r in s.sections("rule") {
         let key = r.required_str("key")?;
         let pattern = r.required_str("pattern")?;
-        let tag = r.required_str("tag")?;
+        let tag = r.opt_str("tag");
+        let rule_label = r.opt_str("label");
+        if tag.is_none() && rule_label.is_none() {
+            return Err(r
+                .error("missing tag and label")
+                .with_hint("add 'tag NEW.TAG' or 'label @LABEL' to the <rule>"));
+        }
         let invert = r.bool_or("invert", false)?;
         let (src, flags) =
             split_literal(&pattern).map_err(|e| r.error_at("pattern", format!("'pattern' parameter: {e}")))?;
         check_dup(r, "pattern", format!("{key}{}{pattern}", if invert { "!" } else { "" }))?;
-        rules.push(compile_rule(r, "key", &key, src, flags, "pattern", invert, &tag, "tag")?);
+        let mut rule = compile_rule(r, "key", &key, src, flags, "pattern", invert, tag.as_deref(), "tag")?;
+        rule.label = rule_label;
+        rules.push(rule);
     }
     // The legacy form: `rewriterule1 KEY REGEXP NEWTAG`, in numeric order after the <rule>s.
     let mut legacy: Vec<(u64, String)> = s
@@ -113,7 +119,7 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError
             None => (regexp, false),
         };
         check_dup(s, &name, format!("{key}{}{regexp}", if invert { "!" } else { "" }))?;
-        rules.push(compile_rule(s, &name, key, regexp, RubyFlags::default(), &name, invert, tag, &name)?);
+        rules.push(compile_rule(s, &name, key, regexp, RubyFlags::default(), &name, invert, Some(tag), &name)?);
     }
     if rules.is_empty() {
         return Err(s
@@ -125,7 +131,7 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError
     // of copy has no pattern of its own, so there is nothing to compare with.
     if let Some(m) = (s.name == "match").then(|| TagMatcher::new(&s.arg).ok()).flatten() {
         for r in &rules {
-            if let [Piece::Lit(t)] = r.tag.as_slice() {
+            if let (Some([Piece::Lit(t)]), None) = (r.tag.as_deref(), &r.label) {
                 if m.matches(t) {
                     tracing::warn!(
                         at = %s.loc,
@@ -139,8 +145,6 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError
     }
 
     let label = s.get("@label").map(str::to_string).unwrap_or_else(|| ctx.label.to_string());
-    let hostname =
-        if ctx.system.hostname.is_empty() { sluice_core::util::hostname() } else { ctx.system.hostname.clone() };
     Ok(Arc::new(RewriteTagFilter {
         router: ctx.router.clone(),
         label,
@@ -166,7 +170,7 @@ fn compile_rule(
     flags: RubyFlags,
     pattern_param: &str,
     invert: bool,
-    tag: &str,
+    tag: Option<&str>,
     tag_param: &str,
 ) -> Result<Rule, ConfigError> {
     let keyref = Accessor::parse_conf(at, key_param, key)?;
@@ -184,8 +188,8 @@ fn compile_rule(
             (r, (1..=n).map(|i| format!("{CAPTURE_PREFIX}{i}")).collect())
         }
     };
-    let tag_pieces = parse_tag_template(tag).map_err(|e| at.error_at(tag_param, e))?;
-    Ok(Rule { key: keyref, key_name: key.to_string(), regex, capture_names, invert, tag: tag_pieces })
+    let tag_pieces = tag.map(parse_tag_template).transpose().map_err(|e| at.error_at(tag_param, e))?;
+    Ok(Rule { key: keyref, key_name: key.to_string(), regex, capture_names, invert, tag: tag_pieces, label: None })
 }
 
 /// `tag.sub(regexp, '')`: the regexp is wrapped as `\A(?<pre>.*?)(?<m>REGEXP)` so the leftmost match and
@@ -359,6 +363,44 @@ fn placeholder_piece(name: &str, parts_open: &str, parts_close: &str) -> Result<
     })
 }
 
+/// The text `${hostname}`/`__HOSTNAME__` give: the output of `hostname_command` (default `hostname`),
+/// run once at start as the plugin does; `hostname`, `hostname -s` and `hostname -f` are answered
+/// without a shell. Not run by `--dry-run`.
+fn hostname_of(s: &Element, ctx: &BuildCtx) -> Result<String, ConfigError> {
+    let host =
+        || if ctx.system.hostname.is_empty() { sluice_core::util::hostname() } else { ctx.system.hostname.clone() };
+    let cmd = s.str_or("hostname_command", "hostname");
+    match cmd.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["hostname"] | ["hostname", "-f" | "--fqdn" | "--long"] => return Ok(host()),
+        ["hostname", "-s" | "--short"] => return Ok(host().split('.').next().unwrap_or_default().to_string()),
+        _ => {}
+    }
+    if ctx.dry_run {
+        return Ok(host());
+    }
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&cmd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| s.error_at("hostname_command", format!("cannot run hostname_command: {e}")))?;
+    if !out.status.success() {
+        return Err(s.error_at("hostname_command", format!("hostname_command failed ({})", out.status)));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Ruby's `chomp`: one trailing line break.
+    let t = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+    Ok(t.to_string())
+}
+
+/// `record_accessor.call(record).to_s`: strings as they are, others as Ruby prints them.
+fn ruby_to_s(v: &Value) -> std::borrow::Cow<'_, str> {
+    match v {
+        Value::Str(s) => std::borrow::Cow::Borrowed(s.as_str()),
+        other => std::borrow::Cow::Owned(crate::formatters::ruby::to_s(other)),
+    }
+}
+
 /// Ruby's `String#capitalize`: the first character upper case, the rest lower case.
 fn capitalize(s: &str) -> String {
     let mut cs = s.chars();
@@ -385,17 +427,19 @@ impl RewriteTagFilter {
         t
     }
 
-    /// The new tag for `record`, None when no rule matches, or [`GaveUp`] when a rule could not be decided.
+    /// The new tag for `record` and the label its rule names, None when no rule matches, or [`GaveUp`]
+    /// when a rule could not be decided.
     fn rewrite(
         &self,
+        tag: &str,
         base: &str,
         parts: &[&str],
         record: &Map,
         slots: &mut [Slots],
         caps: &mut Map,
-    ) -> Result<Option<String>, GaveUp> {
+    ) -> Result<Option<(String, Option<&str>)>, GaveUp> {
         for (i, rule) in self.rules.iter().enumerate() {
-            let value = rule.key.get(record).map(Value::match_text).unwrap_or_default();
+            let value = rule.key.get(record).map(ruby_to_s).unwrap_or_default();
             if value.is_empty() && !rule.invert {
                 continue;
             }
@@ -409,8 +453,11 @@ impl RewriteTagFilter {
             if matched == rule.invert {
                 continue;
             }
+            let Some(pieces) = &rule.tag else {
+                return Ok(Some((tag.to_string(), rule.label.as_deref())));
+            };
             let mut out = String::new();
-            for p in &rule.tag {
+            for p in pieces {
                 match p {
                     Piece::Lit(s) => out.push_str(s),
                     Piece::Tag => out.push_str(base),
@@ -437,7 +484,7 @@ impl RewriteTagFilter {
                     }
                 }
             }
-            return Ok(Some(out));
+            return Ok(Some((out, rule.label.as_deref())));
         }
         Ok(None)
     }
@@ -451,12 +498,12 @@ impl Output for RewriteTagFilter {
         let mut slots: Vec<Slots> = self.rules.iter().map(|r| r.regex.slots()).collect();
         let mut caps = Map::new();
         // New tags in order of first appearance, each with its events (Ruby's Hash keeps insertion order).
-        let mut groups: Vec<(String, Events)> = Vec::new();
+        let mut groups: Vec<((String, Option<&str>), Events)> = Vec::new();
         let mut unmatched = 0u64;
         let mut same = 0u64;
         let mut undecided = ErrorEvents::default();
         for ev in events {
-            let new_tag = match self.rewrite(&base, &parts, &ev.record, &mut slots, &mut caps) {
+            let new_tag = match self.rewrite(tag, &base, &parts, &ev.record, &mut slots, &mut caps) {
                 Ok(Some(t)) => t,
                 Ok(None) => {
                     unmatched += 1;
@@ -467,7 +514,8 @@ impl Output for RewriteTagFilter {
                     continue;
                 }
             };
-            if new_tag == tag {
+            // The same tag into the same label would loop; into another label it is a move.
+            if new_tag.0 == tag && new_tag.1.is_none_or(|l| l == self.label) {
                 same += 1;
                 continue;
             }
@@ -500,9 +548,9 @@ impl Output for RewriteTagFilter {
             self.metrics.records_to_error_label.add(undecided.events.len() as u64);
             self.router.emit_errors(&self.own_label, tag, undecided);
         }
-        for (new_tag, evs) in groups {
+        for ((new_tag, label), evs) in groups {
             let n = evs.len() as u64;
-            self.router.emit_to_label(&self.label, &new_tag, evs)?;
+            self.router.emit_to_label(label.unwrap_or(&self.label), &new_tag, evs)?;
             self.metrics.records_written.add(n);
         }
         Ok(())

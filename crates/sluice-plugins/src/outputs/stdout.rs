@@ -1,6 +1,7 @@
 //! `stdout`: prints each event (`TIME TAG: RECORD` by default), unbuffered as in Fluentd.
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Event, Events};
+use sluice_core::inject::{Inject, InjectDefaults};
 use sluice_core::plugin::{BuildCtx, EmitError, Formatter, Output, OutputMetrics};
 use std::io::Write;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ pub struct Stdout {
 
 pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
     let formatter = ctx.registry.formatter_of(s, "stdout", ctx)?;
+    let formatter = Inject::wrap(s, ctx, InjectDefaults::default(), formatter)?;
     if let Some(b) = s.section("buffer") {
         b.mark_all_used();
     }

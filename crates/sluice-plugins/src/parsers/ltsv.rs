@@ -38,16 +38,10 @@ pub fn build(e: &Element, _ctx: &BuildCtx) -> Result<Box<dyn Parser>, ConfigErro
 
 impl LtsvParser {
     fn add_pair(&self, pair: &str, record: &mut Map) {
-        // Ruby's `pair.split(label_delimiter, 2)`: a pair without the delimiter is a key with a nil value;
-        // an empty pair has no key at all.
-        match pair.split_once(self.label_delimiter.as_str()) {
-            Some((k, v)) => {
-                record.insert(k, Value::Str(Str::from(v)));
-            }
-            None if !pair.is_empty() => {
-                record.insert(pair, Value::Null);
-            }
-            None => {}
+        // Fluentd 1.18 skips an item without the label delimiter (`next unless pair.include?(...)`), then
+        // splits at the first delimiter.
+        if let Some((k, v)) = pair.split_once(self.label_delimiter.as_str()) {
+            record.insert(k, Value::Str(Str::from(v)));
         }
     }
 }

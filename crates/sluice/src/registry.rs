@@ -8,5 +8,6 @@ pub fn build() -> Registry {
     sluice_mask::register(&mut reg);
     sluice_gcp::register(&mut reg);
     sluice_slack::register(&mut reg);
+    sluice_monitor::register(&mut reg);
     reg
 }

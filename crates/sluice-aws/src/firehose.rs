@@ -68,6 +68,10 @@ impl FirehoseWriter {
 
 #[async_trait]
 impl ChunkWriter for FirehoseWriter {
+    fn report(&self, sink: &mut dyn sluice_core::metrics::MetricSink) {
+        self.stats.report(sink);
+    }
+
     async fn write(&self, chunk: &Chunk) -> Result<(), WriteError> {
         let tag = chunk.metadata.tag.clone().unwrap_or_default();
         let mut records = Vec::with_capacity(chunk.records);
@@ -129,7 +133,7 @@ impl ChunkWriter for FirehoseWriter {
                     Ok(out) => {
                         let codes: Vec<Option<String>> =
                             out.request_responses().iter().map(|r| r.error_code().map(str::to_string)).collect();
-                        stats.partial(codes.iter().filter(|c| c.is_some()).count());
+                        stats.refused(&codes);
                         if codes.len() != n {
                             tracing::warn!(
                                 sent = n,

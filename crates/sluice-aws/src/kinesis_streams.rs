@@ -84,6 +84,10 @@ impl KinesisStreamsWriter {
 
 #[async_trait]
 impl ChunkWriter for KinesisStreamsWriter {
+    fn report(&self, sink: &mut dyn sluice_core::metrics::MetricSink) {
+        self.stats.report(sink);
+    }
+
     async fn write(&self, chunk: &Chunk) -> Result<(), WriteError> {
         let tag = chunk.metadata.tag.clone().unwrap_or_default();
         let mut records = Vec::with_capacity(chunk.records);
@@ -148,7 +152,7 @@ impl ChunkWriter for KinesisStreamsWriter {
                     Ok(out) => {
                         let codes: Vec<Option<String>> =
                             out.records().iter().map(|r| r.error_code().map(str::to_string)).collect();
-                        stats.partial(codes.iter().filter(|c| c.is_some()).count());
+                        stats.refused(&codes);
                         if codes.len() != n {
                             tracing::warn!(sent = n, answered = codes.len(), "PutRecords answered a different count");
                         }

@@ -400,6 +400,10 @@ where
 
 #[async_trait]
 impl ChunkWriter for S3Writer {
+    fn report(&self, sink: &mut dyn sluice_core::metrics::MetricSink) {
+        self.stats.report(sink);
+    }
+
     async fn write(&self, chunk: &Chunk) -> Result<(), WriteError> {
         let body = self.body(chunk)?;
         let client = self.client().await;

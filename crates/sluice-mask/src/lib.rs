@@ -16,6 +16,7 @@ use kind::{normalize_key, Detector, DetectorSet, KindId, BUILTIN, DEFAULT_SENSIT
 use mask::{Masker, Mode};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Events, Map, Str, Value};
+use sluice_core::metrics::MetricSink;
 use sluice_core::plugin::{BuildCtx, ErrorEvents, Filter, Registry};
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -153,26 +154,47 @@ pub struct MaskFilter {
     metrics: Arc<MaskMetrics>,
 }
 
-pub fn build(conf: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError> {
-    let f = MaskFilter::from_conf(conf)?;
-    if !ctx.dry_run {
-        let id = conf.plugin_id().map(str::to_string);
-        if let Ok(mut all) = LIVE.lock() {
-            all.retain(|(_, w)| w.strong_count() > 0);
-            all.push((id, Arc::downgrade(&f.metrics)));
-        }
-    }
-    Ok(Arc::new(f))
+pub fn build(conf: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError> {
+    Ok(Arc::new(MaskFilter::from_conf(conf)?))
 }
 
-/// The counters of every running `mask` filter, for the monitoring work (`Filter` has no metrics hook).
-static LIVE: std::sync::Mutex<Vec<(Option<String>, std::sync::Weak<MaskMetrics>)>> = std::sync::Mutex::new(Vec::new());
-
-/// Counters of every live `mask` filter with its `@id` (if any).
-pub fn live_metrics() -> Vec<(Option<String>, Arc<MaskMetrics>)> {
-    LIVE.lock()
-        .map(|all| all.iter().filter_map(|(id, w)| w.upgrade().map(|m| (id.clone(), m))).collect())
-        .unwrap_or_default()
+impl MaskMetrics {
+    /// The counters as `sluice_mask_*` metrics (the engine adds `plugin_id` and `type`).
+    fn report(&self, on_error: OnError, sink: &mut dyn MetricSink) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        sink.counter("sluice_mask_records_in_total", "Records the mask filter scanned.", &[], get(&self.records_in));
+        sink.counter(
+            "sluice_mask_records_masked_total",
+            "Records in which the mask filter masked at least one value.",
+            &[],
+            get(&self.records_masked),
+        );
+        for (name, c) in self.names.iter().zip(&self.masked) {
+            sink.counter(
+                "sluice_mask_detections_total",
+                "Values masked, by detector (never the values).",
+                &[("detector", name)],
+                get(c),
+            );
+        }
+        let failed = get(&self.records_failed);
+        let (to_error, dropped) = match on_error {
+            OnError::Error => (failed, 0),
+            OnError::Drop => (0, failed),
+        };
+        sink.counter(
+            "sluice_mask_records_to_error_total",
+            "Records the mask filter could not scan and sent to @ERROR (fail closed).",
+            &[],
+            to_error,
+        );
+        sink.counter(
+            "sluice_records_dropped_total",
+            "Records dropped, by component and reason.",
+            &[("reason", "mask_fail_closed")],
+            dropped,
+        );
+    }
 }
 
 fn read_key(conf: &Element) -> Result<Option<Vec<u8>>, ConfigError> {
@@ -677,6 +699,10 @@ impl Cx {
 }
 
 impl Filter for MaskFilter {
+    fn report(&self, sink: &mut dyn MetricSink) {
+        self.metrics.report(self.on_error, sink);
+    }
+
     fn filter(&self, tag: &str, events: &mut Events, errors: &mut ErrorEvents) {
         let m = &self.metrics;
         m.records_in.fetch_add(events.len() as u64, Ordering::Relaxed);

@@ -35,6 +35,36 @@ pub struct SlackMetrics {
     pub dropped: Counter,
 }
 
+impl SlackMetrics {
+    /// The counters as `sluice_slack_*` metrics (the engine adds `plugin_id` and `type`).
+    pub fn report(&self, sink: &mut dyn sluice_core::metrics::MetricSink) {
+        let c = |sink: &mut dyn sluice_core::metrics::MetricSink, name: &str, help: &str, v: &Counter| {
+            sink.counter(name, help, &[], v.get())
+        };
+        c(
+            sink,
+            "sluice_slack_messages_sent_total",
+            "Messages Slack accepted (alerts, summaries, digests).",
+            &self.sent,
+        );
+        c(
+            sink,
+            "sluice_slack_alerts_suppressed_total",
+            "Alerts not sent because the same one was sent within dedup_window.",
+            &self.suppressed,
+        );
+        c(sink, "sluice_slack_alerts_digested_total", "Alerts folded into a digest by the rate limit.", &self.digested);
+        c(sink, "sluice_slack_send_failures_total", "Send attempts that failed (retried ones included).", &self.failed);
+        c(sink, "sluice_slack_summaries_sent_total", "Summary messages sent.", &self.summaries);
+        sink.counter(
+            "sluice_records_dropped_total",
+            "Records dropped, by component and reason.",
+            &[("reason", "slack_refused")],
+            self.dropped.get(),
+        );
+    }
+}
+
 /// One message of a chunk's plan.
 struct Planned {
     channel_key: String,
@@ -280,6 +310,10 @@ impl Inner {
 
 #[async_trait]
 impl ChunkWriter for SlackWriter {
+    fn report(&self, sink: &mut dyn sluice_core::metrics::MetricSink) {
+        self.inner.metrics.report(sink);
+    }
+
     async fn write(&self, chunk: &Chunk) -> Result<(), WriteError> {
         self.ensure_ticker();
         let inner = &self.inner;

@@ -10,5 +10,6 @@ pub fn build() -> Registry {
     sluice_slack::register(&mut reg);
     sluice_net::register(&mut reg);
     sluice_systemd::register(&mut reg);
+    sluice_monitor::register(&mut reg);
     reg
 }

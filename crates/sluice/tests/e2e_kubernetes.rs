@@ -346,6 +346,7 @@ impl Stack {
             .env("SLACK_WEBHOOK_URL", format!("http://127.0.0.1:{}{WEBHOOK_PATH}", self.slack_port))
             .env("SLACK_CHANNEL", "#alerts-e2e")
             .env("K8S_NODE_NAME", "node-e2e-1")
+            .env("SLUICE_METRICS_PORT", common::free_port().to_string())
             .stdout(Stdio::from(File::create(stdout).expect("stdout file")))
             .stderr(Stdio::from(File::create(stderr).expect("stderr file")));
         Peer { name: "sluice", child: cmd.spawn().expect("start sluice") }

@@ -323,6 +323,43 @@ impl BufferedOutput {
     pub fn buffered_bytes(&self) -> u64 {
         self.inner.state.lock().total_bytes
     }
+
+    /// The buffer's state for monitoring, read under the state lock (scrape time only).
+    pub fn status(&self) -> crate::metrics::BufferStatus {
+        let limit = self.inner.cfg.total_limit_size;
+        let (now, unix) = (Instant::now(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default());
+        let at = |i: Instant| {
+            let secs = unix.as_secs_f64();
+            if i >= now {
+                secs + (i - now).as_secs_f64()
+            } else {
+                secs - (now - i).as_secs_f64()
+            }
+        };
+        let st = self.inner.state.lock();
+        let stage_bytes: u64 = st.staged.values().map(|s| s.bytes).sum();
+        let queue_bytes: u64 = st.queue.iter().map(|q| q.bytes).sum();
+        let mut timekeys: Vec<i64> =
+            st.staged.keys().chain(st.queue.iter().map(|q| &q.meta)).filter_map(|m| m.timekey).collect();
+        timekeys.sort_unstable();
+        timekeys.dedup();
+        let used = if limit == 0 { 1.0 } else { (st.total_bytes as f64 / limit as f64).min(1.0) };
+        crate::metrics::BufferStatus {
+            queue_length: st.queue.len() as u64,
+            total_bytes: st.total_bytes,
+            stage_length: st.staged.len() as u64,
+            stage_bytes,
+            queue_bytes,
+            total_limit_size: limit,
+            available_space_ratio: (1.0 - used) * 100.0,
+            timekeys,
+            retry: st.retry.as_ref().map(|r| crate::metrics::RetryStatus {
+                start: at(r.start),
+                steps: r.steps,
+                next_time: at(r.next),
+            }),
+        }
+    }
 }
 
 impl Inner {
@@ -515,6 +552,7 @@ impl Inner {
         match &result {
             Ok(()) => {
                 self.metrics.records_in.add(events.len() as u64);
+                self.metrics.emit_count.inc();
                 for s in tx.rolled.drain(..) {
                     queued |= self.enqueue_staged(&mut st, s);
                 }
@@ -951,6 +989,7 @@ impl Inner {
                 }
             }
         }
+        self.metrics.write_count.inc();
         let fut = placeholders::scope(self.flush_ctx(&chunk), self.writer.write(&chunk));
         let res = match tokio::time::timeout(self.cfg.delayed_commit_timeout, fut).await {
             Ok(r) => r,
@@ -1397,6 +1436,14 @@ impl Output for BufferedOutput {
 
     fn metrics(&self) -> Option<Arc<OutputMetrics>> {
         Some(self.inner.metrics.clone())
+    }
+
+    fn buffer_status(&self) -> Option<crate::metrics::BufferStatus> {
+        Some(self.status())
+    }
+
+    fn report(&self, sink: &mut dyn crate::metrics::MetricSink) {
+        self.inner.writer.report(sink);
     }
 }
 

@@ -51,4 +51,7 @@ pub trait ChunkWriter: Send + Sync + 'static {
 
     /// Called once when sluice stops, after the last write.
     async fn close(&self) {}
+
+    /// The destination's own metrics (called at scrape time; the sink adds `plugin_id` and `type`).
+    fn report(&self, _sink: &mut dyn crate::metrics::MetricSink) {}
 }

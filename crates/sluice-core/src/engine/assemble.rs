@@ -1,6 +1,7 @@
 use super::log_level::{self, LogLevels, SpannedFilter, SpannedOutput};
 use super::Engine;
 use crate::config::{ConfigError, Diagnostics, Element};
+use crate::metrics::{Component, Hub};
 use crate::pattern::TagMatcher;
 use crate::plugin::{BuildCtx, Emitter, EofTracker, Filter, Output, Registry, Shutdown, SystemConfig};
 use crate::router::{Pipeline, Router, RouterHandle, Step, ROOT_LABEL};
@@ -77,6 +78,7 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
         shutdown: Shutdown::new(),
         eof: EofTracker::default(),
         dry_run,
+        metrics: Hub::new(),
     };
 
     let mut inputs = Vec::new();
@@ -96,6 +98,8 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
                 let span = spans.span_for(el, &mut diag);
                 match registry.build_input(el, &base) {
                     Ok(i) => {
+                        let addr = &*i as *const dyn crate::plugin::Input as *const () as usize;
+                        base.metrics.add(Component::input(el, addr, i.reporter()));
                         let name = el.plugin_id().or(el.plugin_type()).unwrap_or("input").to_string();
                         inputs.push((i, Emitter::new(handle.clone(), Arc::from(label.as_str())), name, span));
                     }
@@ -169,6 +173,7 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
     }
     let router = Arc::new(Router::new(pipelines));
     handle.set(&router);
+    base.metrics.set_router(handle.clone());
     let outputs = router.outputs();
     Assembled { engine: Some(Engine { router, inputs, outputs, ctx: base }), diagnostics: diag, log_levels: levels }
 }
@@ -253,7 +258,10 @@ fn build_step(
     }
     if el.name == "filter" {
         match ctx.registry.build_filter(el, ctx) {
-            Ok(filter) => Some(Step::Filter { matcher, filter: spans.filter(filter, span) }),
+            Ok(filter) => {
+                ctx.metrics.add(Component::filter(el, filter.clone()));
+                Some(Step::Filter { matcher, filter: spans.filter(filter, span) })
+            }
             Err(e) => {
                 failed(el, e, diag);
                 None
@@ -261,7 +269,10 @@ fn build_step(
         }
     } else {
         match ctx.registry.build_output(el, ctx) {
-            Ok(output) => Some(Step::Match { matcher, output: spans.output(output, span) }),
+            Ok(output) => {
+                ctx.metrics.add(Component::output(el, output.clone()));
+                Some(Step::Match { matcher, output: spans.output(output, span) })
+            }
             Err(e) => {
                 failed(el, e, diag);
                 None

@@ -129,6 +129,10 @@ impl Filter for SpannedFilter {
     fn identity(&self) -> usize {
         self.inner.identity()
     }
+
+    fn report(&self, sink: &mut dyn crate::metrics::MetricSink) {
+        self.inner.report(sink)
+    }
 }
 
 /// A `<match>` whose calls, and the tasks it starts, run in its plugin span.
@@ -164,6 +168,14 @@ impl Output for SpannedOutput {
 
     fn metrics(&self) -> Option<Arc<OutputMetrics>> {
         self.inner.metrics()
+    }
+
+    fn buffer_status(&self) -> Option<crate::metrics::BufferStatus> {
+        self.inner.buffer_status()
+    }
+
+    fn report(&self, sink: &mut dyn crate::metrics::MetricSink) {
+        self.inner.report(sink)
     }
 }
 

@@ -48,6 +48,18 @@ impl Engine {
                 .instrument(span),
             ));
         }
+        // Every input and output has started: ready for the health endpoint. The heartbeat shows the
+        // runtime still schedules tasks (liveness).
+        ctx.metrics.set_ready(true);
+        let heartbeat = {
+            let hub = ctx.metrics.clone();
+            tokio::spawn(async move {
+                loop {
+                    hub.beat();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            })
+        };
         let eof = ctx.eof.clone();
         tokio::select! {
             _ = ctx.shutdown.wait() => {}
@@ -56,6 +68,7 @@ impl Engine {
             }
         }
         ctx.shutdown.trigger();
+        ctx.metrics.set_ready(false);
         let stop_inputs = async {
             for t in tasks {
                 let _ = t.await;
@@ -82,6 +95,7 @@ impl Engine {
         for o in &outputs {
             o.shutdown().await;
         }
+        heartbeat.abort();
         drop(router);
         Ok(())
     }

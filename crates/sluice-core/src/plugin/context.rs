@@ -1,3 +1,4 @@
+use crate::metrics::Hub;
 use crate::router::RouterHandle;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +26,8 @@ pub struct BuildCtx {
     pub eof: EofTracker,
     /// Only checking the configuration (`--dry-run`): builders must not open sockets or files.
     pub dry_run: bool,
+    /// Every component of the configuration and its metrics (filled by `engine::assemble`).
+    pub metrics: Arc<Hub>,
 }
 
 impl BuildCtx {
@@ -39,6 +42,7 @@ impl BuildCtx {
             shutdown: Shutdown::new(),
             eof: EofTracker::default(),
             dry_run: false,
+            metrics: Hub::new(),
         }
     }
 }

@@ -1,4 +1,5 @@
 use crate::event::{Event, Events};
+use crate::metrics::MetricSink;
 
 /// Events a filter rejected, with the reason; the router sends them to the `@ERROR` label.
 #[derive(Debug, Default)]
@@ -29,6 +30,9 @@ pub trait Filter: Send + Sync {
 
     /// Who this filter is on a route, for [`crate::router::Router::emit_after_filter`]; a wrapper answers
     /// for the filter it wraps.
+    /// The filter's metrics, called at scrape time; the sink adds `plugin_id` and `type`.
+    fn report(&self, _sink: &mut dyn MetricSink) {}
+
     fn identity(&self) -> usize {
         self as *const Self as *const () as usize
     }

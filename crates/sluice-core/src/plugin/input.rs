@@ -1,5 +1,6 @@
 use super::{BuildCtx, PluginError};
 use crate::event::Events;
+use crate::metrics::Report;
 use crate::router::RouterHandle;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -56,4 +57,9 @@ impl Emitter {
 pub trait Input: Send {
     /// Run until `ctx.shutdown` fires (or, with `exit_on_eof`, until the input has read everything).
     async fn run(self: Box<Self>, emitter: Emitter, ctx: BuildCtx) -> Result<(), PluginError>;
+
+    /// The input's metrics, taken once before `run` (which consumes the input).
+    fn reporter(&self) -> Option<Arc<dyn Report>> {
+        None
+    }
 }

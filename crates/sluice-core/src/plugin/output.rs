@@ -1,6 +1,6 @@
 use super::EmitError;
 use crate::event::Events;
-use crate::metrics::Counter;
+use crate::metrics::{BufferStatus, Counter, MetricSink};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -17,6 +17,10 @@ pub enum PluginError {
 /// Counters every output keeps; the monitoring work exports them.
 #[derive(Debug, Default)]
 pub struct OutputMetrics {
+    /// Emit calls (batches) accepted (Fluentd's `emit_count`).
+    pub emit_count: Counter,
+    /// Write attempts of chunks (Fluentd's `write_count`).
+    pub write_count: Counter,
     pub records_in: Counter,
     pub records_written: Counter,
     pub bytes_queued: Counter,
@@ -32,6 +36,35 @@ pub struct OutputMetrics {
 impl OutputMetrics {
     pub fn set_last_error(&self, e: &str) {
         *self.last_error.lock() = Some(e.to_string());
+    }
+
+    /// The counters as `sluice_output_*` metrics (the caller adds `plugin_id` and `type`).
+    pub fn report(&self, sink: &mut dyn MetricSink) {
+        let c = |sink: &mut dyn MetricSink, name: &str, help: &str, v: &Counter| sink.counter(name, help, &[], v.get());
+        c(sink, "sluice_output_records_in_total", "Records the output accepted.", &self.records_in);
+        c(sink, "sluice_output_records_written_total", "Records the destination accepted.", &self.records_written);
+        c(sink, "sluice_output_chunks_queued_total", "Chunks queued for flushing.", &self.chunks_queued);
+        c(sink, "sluice_output_bytes_queued_total", "Bytes queued for flushing.", &self.bytes_queued);
+        c(sink, "sluice_output_retries_total", "Retries scheduled after a failed write.", &self.retries);
+        c(sink, "sluice_output_write_errors_total", "Failed writes.", &self.write_errors);
+        c(
+            sink,
+            "sluice_output_records_to_secondary_total",
+            "Records handed to <secondary>.",
+            &self.records_to_secondary,
+        );
+        c(
+            sink,
+            "sluice_output_records_to_error_label_total",
+            "Records routed to @ERROR because they could not be delivered.",
+            &self.records_to_error_label,
+        );
+        sink.counter(
+            "sluice_records_dropped_total",
+            "Records dropped, by component and reason.",
+            &[("reason", "undeliverable")],
+            self.records_dropped.get(),
+        );
     }
 }
 
@@ -61,4 +94,13 @@ pub trait Output: Send + Sync {
     fn metrics(&self) -> Option<Arc<OutputMetrics>> {
         None
     }
+
+    /// The buffer's state for monitoring (buffered outputs).
+    fn buffer_status(&self) -> Option<BufferStatus> {
+        None
+    }
+
+    /// Metrics of this output beyond [`OutputMetrics`] (its destination's own counters). Called at
+    /// scrape time; the sink adds `plugin_id` and `type`.
+    fn report(&self, _sink: &mut dyn MetricSink) {}
 }

@@ -164,15 +164,19 @@ fn dry_run_explains_unknown_plugins_and_skips_warnings_of_failed_ones() {
 #[test]
 fn dry_run_accepts_v012_parameters_without_not_used_warnings() {
     let dir = tempfile::tempdir().expect("tmp");
+    // The pos file in a directory of the test's own (sluice refuses a world-writable one such as /tmp).
+    let pos = dir.path().join("x.pos");
     let conf = write_conf(
         &dir,
         "old.conf",
-        "<source>\n  type tail\n  path /var/log/containers/*.log\n  pos_file /tmp/x.pos\n  tag k.*\n  \
+        &format!("<source>\n  type tail\n  path /var/log/containers/*.log\n  pos_file {}\n  tag k.*\n  \
          format /^(?<time>\\S+) (?<msg>.*)$/\n  time_format %Y-%m-%dT%H:%M:%S.%NZ\n  keep_time_key true\n</source>\n\
          <match k.**>\n  type file\n  path /tmp/sluice-old/out\n  buffer_type file\n  buffer_path /tmp/sluice-old/buf\n  \
          buffer_chunk_limit 8MB\n  buffer_queue_limit 64\n  flush_interval 5s\n  retry_limit 3\n  max_retry_wait 1m\n  \
          num_threads 2\n  time_slice_format %Y%m%d%H\n  time_slice_wait 1m\n  utc\n  format json\n  \
          include_time_key true\n  include_tag_key true\n</match>\n",
+            pos.display()
+        ),
     );
     let (ok, out) = dry_run(&conf);
     assert!(ok, "{out}");

@@ -6,7 +6,6 @@
 //! 256 KiB, empty messages, groups or streams that do not exist, events CloudWatch rejects as too old, too
 //! new or expired) goes to `<secondary>`/`@ERROR` here, counted and logged without its content.
 use crate::client::{describe_sdk_error, AwsParams, ErrorClass};
-use sluice_core::inject::{Inject, InjectDefaults};
 use crate::stats::WriterStats;
 use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
@@ -14,6 +13,7 @@ use aws_sdk_cloudwatchlogs::types::{InputLogEvent, RejectedLogEventsInfo};
 use sluice_core::buffer::{placeholders, Chunk, ChunkWriter, WriteError};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{write_json_map, EventTime, Map, Value};
+use sluice_core::inject::{Inject, InjectDefaults};
 use sluice_core::plugin::BuildCtx;
 use std::collections::HashMap;
 use std::ops::Range;

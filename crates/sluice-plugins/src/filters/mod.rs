@@ -4,8 +4,8 @@ pub mod grep;
 pub mod kubernetes_metadata;
 pub mod parser;
 pub mod record_transformer;
-pub mod stdout;
 mod record_transformer_ruby;
+pub mod stdout;
 
 use sluice_core::plugin::Registry;
 

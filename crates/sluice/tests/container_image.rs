@@ -35,8 +35,7 @@ fn dockerfile_passes_hadolint() {
 /// ENTRYPOINT and CMD of the Dockerfile's last stage, as JSON arrays.
 fn dockerfile_exec(key: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(workspace_root().join("Dockerfile")).expect("Dockerfile");
-    let line =
-        text.lines().filter(|l| l.starts_with(key)).last().unwrap_or_else(|| panic!("no {key} in the Dockerfile"));
+    let line = text.lines().rev().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("no {key} in the Dockerfile"));
     serde_json::from_str(line[key.len()..].trim()).unwrap_or_else(|e| panic!("{key} is not in exec form: {e}"))
 }
 

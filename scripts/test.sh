@@ -61,6 +61,9 @@ else
   echo "test.sh: warning: no npm; the @fluent-org/logger tests will say SKIPPED"
 fi
 
+# The formatting the README asks for (seconds; clippy runs separately, see README "Development").
+cargo fmt --all -- --check
+
 # The binary is used by end-to-end tests; build it once before tests start in parallel.
 echo "test.sh: building the workspace (the first build takes several minutes)"
 cargo build --workspace --bins --quiet

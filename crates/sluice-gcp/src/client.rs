@@ -103,9 +103,16 @@ fn parse_error_body(body: &str) -> (String, String, Option<Vec<(usize, String)>>
     (status, message, partial)
 }
 
+/// A `Retry-After` longer than a day is taken as a day: the header comes from outside, and a huge value must
+/// not overflow a Duration.
+const MAX_RETRY_AFTER_SECS: f64 = 86_400.0;
+
 fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(MAX_RETRY_AFTER_SECS)))
 }
 
 fn zone_of(s: &str) -> String {
@@ -361,5 +368,21 @@ impl ChunkWriter for GoogleCloudWriter {
             None => format!("{} of {total} entries rejected", rejected.len()),
         };
         Err(WriteError::Partial { message, retry, rejected })
+    }
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_retry_after_is_capped_instead_of_panicking() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "1e30".parse().expect("header value"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(86_400)));
+        h.insert(reqwest::header::RETRY_AFTER, "2.5".parse().expect("header value"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs_f64(2.5)));
+        h.insert(reqwest::header::RETRY_AFTER, "-1".parse().expect("header value"));
+        assert_eq!(retry_after(&h), None);
     }
 }

@@ -39,13 +39,14 @@ fn error_code(body: &str) -> String {
     }
 }
 
+/// A `Retry-After` over a day is taken as a day, so a huge value cannot overflow a Duration.
 fn retry_after(resp: &reqwest::Response) -> Duration {
     resp.headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
         .unwrap_or(Duration::from_secs(1))
 }
 

@@ -4,6 +4,7 @@
 //! - [`out_forward`]: `<match> @type forward`
 //! - [`protocol`]: the Forward Protocol v1 frames; [`scan`]: where a msgpack object ends in a stream;
 //!   [`security`]: the `<security>` handshake; [`tls`]: rustls for both ends.
+pub mod framing;
 pub mod in_forward;
 mod net_util;
 pub mod out_forward;

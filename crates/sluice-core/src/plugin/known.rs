@@ -4,9 +4,6 @@
 /// Fluentd plugins that real configurations use and sluice does not run, by kind, with their gem.
 const NOT_SUPPORTED: &[(&str, &str, &str)] = &[
     ("input", "http", "Fluentd's in_http"),
-    ("input", "tcp", "Fluentd's in_tcp"),
-    ("input", "udp", "Fluentd's in_udp"),
-    ("input", "syslog", "Fluentd's in_syslog"),
     ("input", "exec", "Fluentd's in_exec"),
     ("input", "windows_eventlog", "fluent-plugin-windows-eventlog"),
     ("input", "windows_eventlog2", "fluent-plugin-windows-eventlog"),

@@ -329,6 +329,29 @@ fn udp_json_parse_failures_are_counted_not_emitted() {
     wait_until("the random datagram is counted", || e.counter("parse_failures") == failures + 1);
 }
 
+#[test]
+fn udp_full_buffer_holds_the_datagram_until_it_is_stored() {
+    let port = free_port();
+    let run = "udp-backpressure";
+    let cap = sink(run);
+    cap.refuse.store(usize::MAX, Ordering::SeqCst);
+    let e = launch(&syslog_conf(port, run, ""));
+    wait_udp(port);
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..3 {
+        s.send_to(format!("<14>Dec  4 10:00:0{i} h app: n{i}").as_bytes(), ("127.0.0.1", port)).unwrap();
+    }
+    wait_until("refused a few times", || cap.refused.load(Ordering::SeqCst) >= 3);
+    assert_eq!(cap.len(), 0);
+    cap.refuse.store(0, Ordering::SeqCst);
+    let ev = wait_events(run, 3);
+    let msgs: Vec<&str> = ev.iter().map(|(_, _, r)| get(r, "message").unwrap()).collect();
+    assert_eq!(msgs, ["n0", "n1", "n2"]);
+    assert_eq!(ev[0].0, "sys.user.info");
+    assert!(e.counter("overflow_waits") >= 3);
+    assert_eq!(e.counter("messages"), 3);
+}
+
 fn syslog_conf(port: u16, run: &str, extra: &str) -> String {
     conf(
         &format!(" @type syslog\n tag sys\n bind 127.0.0.1\n port {port}\n severity_key severity\n facility_key facility\n source_address_key addr\n{extra}"),

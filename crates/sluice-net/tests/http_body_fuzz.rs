@@ -16,6 +16,7 @@ fn decode_all(bytes: &[u8], query: &[u8]) {
             Err(BodyError::BadRequest(_)) => {}
         }
     }
+    let _ = Params::default().update_from_multipart(bytes, "XyZ");
     for key in ["json", "msgpack", "ndjson", ""] {
         let mut p = Params::parse_query(query);
         if key.is_empty() {
@@ -43,9 +44,10 @@ fn valid_bodies() -> Vec<Vec<u8>> {
     let json = br#"[{"msg":"hello","time":1700000000.5,"n":{"x":[1,2,{"y":null}]}},{"b":true}]"#.to_vec();
     let nd = b"{\"a\":1}\r\n{\"b\":\"\\u00e9\"}\n\n".to_vec();
     let form = b"json=%7B%22a%22%3A1%7D&time=17&msgpack=%81%a1a%01".to_vec();
+    let multipart = b"--XyZ\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{\"a\":1}\r\n--XyZ--\r\n".to_vec();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&json).unwrap();
-    vec![mp, json, nd, form, gz.finish().unwrap()]
+    vec![mp, json, nd, form, gz.finish().unwrap(), multipart]
 }
 
 proptest! {
@@ -57,7 +59,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_valid_bodies(which in 0usize..5, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+    fn mutated_valid_bodies(which in 0usize..6, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
         let mut bytes = valid_bodies().swap_remove(which);
         for (at, v) in flips {
             let i = at % bytes.len();

@@ -21,7 +21,7 @@ out = []
 for r in reqs:
     kind, v = r.get("kind"), r.get("value")
     headers = dict(r.get("headers", {}))
-    body = None
+    body, files = None, None
     if kind == "json":
         body = json.dumps(v).encode()
         headers.setdefault("Content-Type", "application/json")
@@ -33,6 +33,8 @@ for r in reqs:
         headers.setdefault("Content-Type", "application/msgpack")
     elif kind == "form":
         body = {k: (msgpack.packb(x) if k == "msgpack" else json.dumps(x)) for k, x in v.items()}
+    elif kind == "multipart":
+        files = {k: (None, json.dumps(x)) for k, x in v.items()}
     elif kind == "raw":
         body = v.encode()
     elif kind == "gzip_json":
@@ -41,7 +43,7 @@ for r in reqs:
     elif kind == "chunked":
         body = iter([v.encode()])
     try:
-        resp = s.request(r.get("method", "POST"), f"{scheme}://127.0.0.1:{port}{r['path']}", data=body,
+        resp = s.request(r.get("method", "POST"), f"{scheme}://127.0.0.1:{port}{r['path']}", data=body, files=files,
                          headers=headers, timeout=20, verify=verify)
         out.append({"status": resp.status_code, "body": resp.text, "headers": {k.lower(): v for k, v in resp.headers.items()}})
     except Exception as e:
@@ -94,7 +96,11 @@ fn statuses(answers: &[Json]) -> Vec<i64> {
 
 fn curl(args: &[&str]) -> (i64, String, String) {
     let out = Command::new("curl").args(["-s", "-D", "-", "--max-time", "20"]).args(args).output().expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut text = String::from_utf8_lossy(&out.stdout).to_string();
+    // An interim `100 Continue` comes before the answer.
+    while text.starts_with("HTTP/1.1 100") {
+        text = text.split_once("\r\n\r\n").map(|(_, rest)| rest.to_string()).unwrap_or_default();
+    }
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, head.to_ascii_lowercase(), body.to_string())
@@ -127,9 +133,10 @@ fn json_msgpack_ndjson_and_form_bodies_become_tagged_events() {
             {"path": "/mpstream", "kind": "msgpack_stream", "value": [{"g": 1}, [{"g": 2}, {"g": 3}]]},
             {"path": "/gz", "kind": "gzip_json", "value": {"h": "compressed"}},
             {"path": "/query?json=%7B%22i%22%3A1%7D", "kind": "raw", "value": "", "headers": {"Content-Type": "text/plain"}},
+            {"path": "/multi", "kind": "multipart", "value": {"json": {"j": "multipart"}}},
         ]),
     );
-    assert_eq!(statuses(&answers), vec![200; 11], "{answers:?}");
+    assert_eq!(statuses(&answers), vec![200; 12], "{answers:?}");
     assert!(answers.iter().all(|a| a["body"] == "" && a["headers"]["content-type"] == "text/plain"));
     let want: Vec<(&str, &str)> = vec![
         ("app.log", r#"{"a":1,"s":"ünï"}"#),
@@ -148,6 +155,7 @@ fn json_msgpack_ndjson_and_form_bodies_become_tagged_events() {
         ("mpstream", r#"{"g":3}"#),
         ("gz", r#"{"h":"compressed"}"#),
         ("query", r#"{"i":1}"#),
+        ("multi", r#"{"j":"multipart"}"#),
     ];
     let got = sink("bodies").events();
     assert_eq!(got.len(), want.len(), "{got:?}");
@@ -374,4 +382,39 @@ fn transport_tls() {
     let got = sink("tls").events();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0, "secure");
+}
+
+#[test]
+fn expect_100_continue_over_the_limit_and_idle_keepalive_connections() {
+    if !have_curl() {
+        return;
+    }
+    use std::io::{Read, Write};
+    let port = free_port();
+    let _r = start_http(port, "expect", " body_size_limit 1k\n keepalive_timeout 1");
+    let url = format!("http://127.0.0.1:{port}/expect");
+    // Refused from its Content-Length, before the client sends the body (no 100 Continue first).
+    let big = format!("json={{\"pad\":\"{}\"}}", "x".repeat(4000));
+    let (code, _, body) = curl(&["-H", "Expect: 100-continue", "--data-binary", &big, &url]);
+    assert_eq!((code, body.as_str()), (413, "Too large"));
+    let (code, _, _) = curl(&["-H", "Expect: 100-continue", "--data-binary", r#"json={"small":1}"#, &url]);
+    assert_eq!(code, 200);
+    // A keep-alive connection is answered, then closed by the server once idle for keepalive_timeout.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let req = "POST /ka HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"k\":1}";
+    s.write_all(req.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = s.read(&mut buf).expect("the server closes the idle connection before the client's timeout");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert_eq!(text.matches("HTTP/1.1").count(), 1, "one answer, then the close: {text}");
+    assert_eq!(sink("expect").len(), 2);
 }

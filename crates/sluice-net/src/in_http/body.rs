@@ -76,6 +76,64 @@ impl Params {
     }
 }
 
+/// The boundary of a `multipart/form-data; boundary=...` content type (Fluentd's regexp, then WEBrick's
+/// `dequote`).
+pub fn multipart_boundary(content_type: &str) -> Option<&str> {
+    let b = content_type.strip_prefix("multipart/form-data; boundary=")?;
+    let b = b.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(b);
+    (!b.is_empty()).then_some(b)
+}
+
+/// The `name` of a part from its headers (`Content-Disposition: form-data; name="json"`).
+fn part_name(headers: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(headers);
+    let line = text.split("\r\n").find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case("content-disposition").then_some(v)
+    })?;
+    let v = line.split(';').map(str::trim).find_map(|p| p.strip_prefix("name="))?;
+    let v = v.strip_prefix('"').and_then(|q| q.strip_suffix('"')).unwrap_or(v);
+    Some(v.to_string())
+}
+
+impl Params {
+    /// Merge a `multipart/form-data` body (WEBrick's `parse_form_data`): each part's content under its
+    /// `name`; the first part of a name wins.
+    pub fn update_from_multipart(&mut self, body: &[u8], boundary: &str) -> Result<(), BodyError> {
+        let delim = format!("--{boundary}");
+        let delim = delim.as_bytes();
+        let finder = memchr::memmem::Finder::new(delim);
+        let next_delim = [b"\r\n".as_slice(), delim].concat();
+        let next = memchr::memmem::Finder::new(&next_delim);
+        let mut pos = finder.find(body).ok_or_else(|| bad("multipart body without its boundary"))?;
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let after = pos + delim.len();
+            let rest = &body[after..];
+            if rest.starts_with(b"--") {
+                return Ok(());
+            }
+            let rest = rest.strip_prefix(b"\r\n").ok_or_else(|| bad("malformed multipart body"))?;
+            let head_end = memchr::memmem::find(rest, b"\r\n\r\n");
+            // A part without headers starts with the blank line at once.
+            let (headers, content_start) = match head_end {
+                Some(i) => (&rest[..i], i + 4),
+                None => return Err(bad("malformed multipart part headers")),
+            };
+            let content = &rest[content_start..];
+            // The next boundary starts a line: the CRLF before it ends the part's content.
+            let end = next.find(content).ok_or_else(|| bad("multipart body without its closing boundary"))?;
+            if let Some(name) = part_name(headers) {
+                if !seen.contains(&name) {
+                    self.set(&name, content[..end].to_vec());
+                    seen.push(name);
+                }
+            }
+            pos = (body.len() - content.len()) + end + 2;
+        }
+    }
+}
+
 fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -323,6 +381,21 @@ mod tests {
         let mut p = Params::parse_query(b"json=1");
         p.update_from_query(b"json=2");
         assert_eq!(p.get("json"), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn multipart_form_data() {
+        let ct = "multipart/form-data; boundary=\"XyZ\"";
+        let b = multipart_boundary(ct).unwrap();
+        assert_eq!(b, "XyZ");
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"json\"\r\n\r\n{\"a\":1}\r\n--XyZ\r\ncontent-disposition: form-data; name=\"json\"; filename=\"x\"\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--XyZ\r\nContent-Disposition: form-data; name=time\r\n\r\n17\r\n--XyZ--\r\n";
+        let mut p = Params::default();
+        p.update_from_multipart(body, b).unwrap();
+        assert_eq!(p.get("json"), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(p.get("time"), Some(&b"17"[..]));
+        assert!(Params::default().update_from_multipart(b"--XyZ\r\nno headers", b).is_err());
+        assert!(Params::default().update_from_multipart(b"nothing", b).is_err());
+        assert_eq!(multipart_boundary("multipart/form-data"), None);
     }
 
     #[test]

@@ -521,8 +521,8 @@ impl Handler {
             Format::Default(field) => {
                 if content_type.starts_with("application/x-www-form-urlencoded") {
                     params.update_from_query(&body);
-                } else if content_type.starts_with("multipart/form-data") {
-                    return Err(BodyError::BadRequest("multipart/form-data bodies are not supported by sluice".into()));
+                } else if let Some(boundary) = body::multipart_boundary(content_type) {
+                    params.update_from_multipart(&body, boundary)?;
                 } else if content_type.starts_with("application/json")
                     || content_type.starts_with("application/csp-report")
                 {

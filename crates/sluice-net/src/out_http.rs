@@ -413,6 +413,14 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError
     let formatter_type =
         s.section("format").or(compat_format.as_ref()).and_then(|f| f.plugin_type()).unwrap_or("json").to_string();
     let cfg = read_config(s, &formatter_type)?;
+    // An endpoint without placeholders is checked now, with its line, rather than at the first flush.
+    if !placeholders::has_placeholders(&cfg.endpoint) {
+        let url = reqwest::Url::parse(&cfg.endpoint)
+            .map_err(|e| s.error_at("endpoint", format!("'{}' is not a URL: {e}", cfg.endpoint)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(s.error_at("endpoint", "endpoint must be an http:// or https:// URL"));
+        }
+    }
     let formatter = ctx.registry.formatter_of(s, "json", ctx)?;
     let client = client(s, !ctx.dry_run)?;
     let defaults = BufferDefaults { chunk_keys: "", ..Default::default() };

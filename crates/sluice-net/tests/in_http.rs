@@ -33,6 +33,11 @@ for r in reqs:
         headers.setdefault("Content-Type", "application/msgpack")
     elif kind == "form":
         body = {k: (msgpack.packb(x) if k == "msgpack" else json.dumps(x)) for k, x in v.items()}
+    elif kind == "fluentbit":
+        # Fluent Bit's out_http msgpack: [EventTime, record] per event, back to back.
+        import struct
+        body = b"".join(msgpack.packb([msgpack.ExtType(0, struct.pack(">II", t, 5)), x]) for t, x in v)
+        headers.setdefault("Content-Type", "application/msgpack")
     elif kind == "multipart":
         files = {k: (None, json.dumps(x)) for k, x in v.items()}
     elif kind == "raw":
@@ -134,9 +139,11 @@ fn json_msgpack_ndjson_and_form_bodies_become_tagged_events() {
             {"path": "/gz", "kind": "gzip_json", "value": {"h": "compressed"}},
             {"path": "/query?json=%7B%22i%22%3A1%7D", "kind": "raw", "value": "", "headers": {"Content-Type": "text/plain"}},
             {"path": "/multi", "kind": "multipart", "value": {"json": {"j": "multipart"}}},
+            {"path": "/fb", "kind": "fluentbit", "value": [[1_700_000_010, {"fb": 1}], [1_700_000_011, {"fb": 2}]]},
+            {"path": "/xmp", "kind": "msgpack", "value": {"x": 1}, "headers": {"Content-Type": "application/x-msgpack"}},
         ]),
     );
-    assert_eq!(statuses(&answers), vec![200; 12], "{answers:?}");
+    assert_eq!(statuses(&answers), vec![200; 14], "{answers:?}");
     assert!(answers.iter().all(|a| a["body"] == "" && a["headers"]["content-type"] == "text/plain"));
     let want: Vec<(&str, &str)> = vec![
         ("app.log", r#"{"a":1,"s":"ünï"}"#),
@@ -156,6 +163,9 @@ fn json_msgpack_ndjson_and_form_bodies_become_tagged_events() {
         ("gz", r#"{"h":"compressed"}"#),
         ("query", r#"{"i":1}"#),
         ("multi", r#"{"j":"multipart"}"#),
+        ("fb", r#"{"fb":1}"#),
+        ("fb", r#"{"fb":2}"#),
+        ("xmp", r#"{"x":1}"#),
     ];
     let got = sink("bodies").events();
     assert_eq!(got.len(), want.len(), "{got:?}");
@@ -165,6 +175,8 @@ fn json_msgpack_ndjson_and_form_bodies_become_tagged_events() {
     assert_eq!(got[4].1.time, EventTime::new(1_700_000_000, 0));
     assert_eq!(got[5].1.time, EventTime::new(1_700_000_000, 250_000_000));
     assert_eq!(got[6].1.time, EventTime::new(1_700_000_001, 500_000_000));
+    assert_eq!(got[17].1.time, EventTime::new(1_700_000_010, 5), "a Fluent Bit event keeps its time");
+    assert_eq!(got[18].1.time, EventTime::new(1_700_000_011, 5));
     let now = EventTime::now().sec;
     assert!((now - got[0].1.time.sec).abs() < 60, "no time: stamped now");
 }

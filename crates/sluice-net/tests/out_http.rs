@@ -318,6 +318,10 @@ fn configuration_errors() {
     assert!(e.contains("http_method"), "{e}");
     let e = config_errors(&conf(" endpoint http://x/\n retryable_response_codes [\"abc\"]"));
     assert!(e.contains("not an HTTP status code"), "{e}");
+    let e = config_errors(&conf(" endpoint ftp://x/"));
+    assert!(e.contains("endpoint must be an http:// or https:// URL"), "{e}");
+    let e = config_errors(&conf(" endpoint not a url"));
+    assert!(e.contains("is not a URL"), "{e}");
     let e = config_errors(&conf(" http_method post"));
     assert!(e.contains("endpoint"), "{e}");
 }

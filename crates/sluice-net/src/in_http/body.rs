@@ -241,18 +241,56 @@ pub fn ruby_to_f(s: &[u8]) -> f64 {
 pub type Decoded = Vec<(Option<EventTime>, Map)>;
 
 fn push_object(v: Value, what: &str, out: &mut Decoded) -> Result<(), BodyError> {
+    push_item(v, what, out, true)
+}
+
+/// A msgpack event time: an integer or float, or the 8-byte EventTime extension (seconds and
+/// nanoseconds, big endian).
+fn msgpack_time(v: &Value) -> Option<EventTime> {
+    match v {
+        Value::Int(i) => Some(EventTime::new(*i, 0)),
+        Value::UInt(u) => i64::try_from(*u).ok().map(|s| EventTime::new(s, 0)),
+        Value::Float(f) if f.is_finite() && f.abs() < 1e17 => Some(EventTime::from_f64(*f)),
+        Value::Bytes(b) if b.len() == 8 => {
+            let sec = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+            let nsec = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+            (nsec < 1_000_000_000).then_some(EventTime::new(sec as i64, nsec))
+        }
+        _ => None,
+    }
+}
+
+/// A Fluent Bit event as its out_http sends it in msgpack: `[time, record]`, or `[[time, metadata],
+/// record]` (Fluent Bit 2.1+). Fluentd stores the record and stamps it now; sluice keeps its time.
+fn fluent_bit_event(items: &[Value]) -> Option<EventTime> {
+    let [t, Value::Map(_)] = items else { return None };
+    match t {
+        Value::Array(pair) => match pair.as_slice() {
+            [t, Value::Map(_)] => msgpack_time(t),
+            _ => None,
+        },
+        t => msgpack_time(t),
+    }
+}
+
+fn push_item(v: Value, what: &str, out: &mut Decoded, top: bool) -> Result<(), BodyError> {
     match v {
         Value::Map(m) => out.push((None, m)),
-        Value::Array(items) => {
-            out.reserve(items.len().min(1024));
-            for item in items {
-                match item {
-                    Value::Map(m) => out.push((None, m)),
-                    _ => return Err(bad(format!("{what}: every element of a batch must be an object"))),
-                }
+        Value::Array(items) if what == "msgpack" && fluent_bit_event(&items).is_some() => {
+            let time = fluent_bit_event(&items);
+            if let Some(Value::Map(m)) = items.into_iter().nth(1) {
+                out.push((time, m));
             }
         }
-        _ => return Err(bad(format!("{what}: the body must be an object or an array of objects"))),
+        Value::Array(items) if top => {
+            out.reserve(items.len().min(1024));
+            for item in items {
+                push_item(item, what, out, false)?;
+            }
+        }
+        Value::Array(_) => return Err(bad(format!("{what}: every element of a batch must be an object"))),
+        _ if top => return Err(bad(format!("{what}: the body must be an object or an array of objects"))),
+        _ => return Err(bad(format!("{what}: every element of a batch must be an object"))),
     }
     Ok(())
 }
@@ -396,6 +434,34 @@ mod tests {
         assert!(Params::default().update_from_multipart(b"--XyZ\r\nno headers", b).is_err());
         assert!(Params::default().update_from_multipart(b"nothing", b).is_err());
         assert_eq!(multipart_boundary("multipart/form-data"), None);
+    }
+
+    #[test]
+    fn fluent_bit_msgpack_events_keep_their_time() {
+        let mut body = Vec::new();
+        // [EventTime(1700000000.5), {"a":1}] then [[EventTime, {}], {"b":2}] (Fluent Bit 2.1+), then a plain map.
+        body.extend([0x92, 0xd7, 0x00]);
+        body.extend(1_700_000_000u32.to_be_bytes());
+        body.extend(500_000_000u32.to_be_bytes());
+        body.extend([0x81, 0xa1, b'a', 0x01]);
+        body.extend([0x92, 0x92, 0xd7, 0x00]);
+        body.extend(1_700_000_001u32.to_be_bytes());
+        body.extend(0u32.to_be_bytes());
+        body.extend([0x80, 0x81, 0xa1, b'b', 0x02]);
+        body.extend([0x81, 0xa1, b'c', 0x03]);
+        let mut p = Params::default();
+        p.set("msgpack", body);
+        let d = default_records(&p).unwrap();
+        let times: Vec<Option<EventTime>> = d.iter().map(|(t, _)| *t).collect();
+        assert_eq!(
+            times,
+            vec![Some(EventTime::new(1_700_000_000, 500_000_000)), Some(EventTime::new(1_700_000_001, 0)), None]
+        );
+        assert_eq!(d[1].1.get("b"), Some(&Value::Int(2)));
+        // In JSON the same shape is not an event: a batch element must be an object.
+        let mut p = Params::default();
+        p.set("json", b"[1700000000, {\"a\":1}]".to_vec());
+        assert!(default_records(&p).is_err());
     }
 
     #[test]

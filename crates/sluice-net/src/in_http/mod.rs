@@ -486,7 +486,7 @@ impl Handler {
     ) -> Result<Vec<Event>, BodyError> {
         let h = &parts.headers;
         let encoding = header_str(h, "content-encoding").unwrap_or("");
-        let body = body::decode_content(encoding, body.to_vec(), self.cfg.body_size_limit)?;
+        let body = body::decode_content(encoding, Vec::from(body), self.cfg.body_size_limit)?;
         let query = parts.uri.query().unwrap_or("").as_bytes();
         let mut params = Params::parse_query(query);
         let content_type = header_str(h, "content-type").unwrap_or("");
@@ -527,7 +527,9 @@ impl Handler {
                     || content_type.starts_with("application/csp-report")
                 {
                     params.set("json", body);
-                } else if content_type.starts_with("application/msgpack") {
+                } else if content_type.starts_with("application/msgpack")
+                    || content_type.starts_with("application/x-msgpack")
+                {
                     params.set("msgpack", body);
                 } else if content_type.starts_with("application/x-ndjson") {
                     params.set("ndjson", body);

@@ -325,3 +325,48 @@ fn configuration_errors() {
     let e = config_errors(&conf(" http_method post"));
     assert!(e.contains("endpoint"), "{e}");
 }
+
+#[test]
+fn sluice_out_http_to_sluice_in_http_in_every_body_format() {
+    let cases = [
+        ("ndjson", ""),
+        ("array", " json_array true\n compress gzip"),
+        ("msgpack", " <format>\n  @type msgpack\n </format>"),
+    ];
+    for (name, extra) in cases {
+        let (agg_port, in_port) = (free_port(), free_port());
+        let run = format!("http-pair-{name}");
+        let _agg = start(&format!(
+            "<source>\n @type http\n bind 127.0.0.1\n port {agg_port}\n</source>\n<match **>\n @type capture\n run {run}\n</match>\n"
+        ));
+        wait_listening(agg_port);
+        let _agent = agent(in_port, &format!(" endpoint http://127.0.0.1:{agg_port}/from.${{tag}}\n{extra}\n{BUFFER}"));
+        feed(in_port, "pair", 0..5);
+        wait_until("five events through HTTP", || sink(&run).len() >= 5);
+        let got = sink(&run).events();
+        assert_eq!(got.len(), 5, "{name}");
+        for (i, (tag, e)) in got.iter().enumerate() {
+            assert_eq!(tag, "from.pair", "{name}");
+            assert_eq!(e.record, rec(&format!(r#"{{"id":{i},"msg":"ünï {i}"}}"#)), "{name}");
+        }
+    }
+}
+
+#[test]
+fn without_secondary_an_error_answer_goes_to_the_error_label() {
+    if !have_python() {
+        return;
+    }
+    let srv = server(json!({"/reject": [422]}), None);
+    let in_port = free_port();
+    let _r = start(&format!(
+        "<source>\n @type forward\n bind 127.0.0.1\n port {in_port}\n</source>\n<match **>\n @type http\n endpoint http://127.0.0.1:{}/reject\n{BUFFER}\n</match>\n<label @ERROR>\n <match **>\n  @type capture\n  run http-error-label\n </match>\n</label>\n",
+        srv.port
+    ));
+    wait_listening(in_port);
+    feed(in_port, "rej", 0..3);
+    wait_until("the rejected chunk under @ERROR", || sink("http-error-label").len() >= 3);
+    let got = sink("http-error-label").events();
+    assert_eq!(got.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), vec!["rej"; 3]);
+    assert_eq!(srv.to("/reject").len(), 1, "422 is not retried");
+}

@@ -430,3 +430,55 @@ fn expect_100_continue_over_the_limit_and_idle_keepalive_connections() {
     assert_eq!(text.matches("HTTP/1.1").count(), 1, "one answer, then the close: {text}");
     assert_eq!(sink("expect").len(), 2);
 }
+
+#[test]
+fn hostile_connections_do_not_disturb_the_server() {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let _r = start_http(port, "hostile", " body_size_limit 4k\n keepalive_timeout 2");
+    let exchange = |bytes: &[u8]| -> Vec<u8> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let _ = s.write_all(bytes);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    };
+    // Garbage, a header line of 1 MiB, a body shorter than its Content-Length, chunked encoding that lies,
+    // and bytes that are not a request line at all.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..40 {
+        let mut junk = Vec::with_capacity(600);
+        for _ in 0..600 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            junk.push(seed as u8);
+        }
+        exchange(&junk);
+    }
+    let huge = format!("POST /x HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(1 << 20));
+    let answer = String::from_utf8_lossy(&exchange(huge.as_bytes())).to_string();
+    assert!(!answer.contains(" 200 "), "{answer}");
+    let short = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":1}";
+    assert!(!String::from_utf8_lossy(&exchange(short.as_bytes())).contains(" 200 "));
+    let lying = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n{\"a\":1}";
+    assert!(!String::from_utf8_lossy(&exchange(lying.as_bytes())).contains(" 200 "));
+    // A client that stops in the middle of a body is cut off after keepalive_timeout.
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stalled.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    stalled
+        .write_all(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = stalled.read_to_end(&mut out);
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&out));
+    // The server still answers, and only the valid request was stored.
+    let ok = "POST /fine HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 8\r\nConnection: close\r\n\r\n{\"ok\":1}";
+    let answer = String::from_utf8_lossy(&exchange(ok.as_bytes())).to_string();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    let got = sink("hostile").events();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].0.as_str(), &got[0].1.record), ("fine", &rec(r#"{"ok":1}"#)));
+}

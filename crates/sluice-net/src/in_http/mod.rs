@@ -269,6 +269,8 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The wait for the next request head is the idle keep-alive time (Fluentd's keepalive_timeout).
     builder.timer(TokioTimer::new()).header_read_timeout(keepalive);
+    // A client that shuts down its side after sending (nc, some scripts) still gets its answer.
+    builder.half_close(true);
     let conn = builder.serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);
     tokio::select! {
@@ -374,10 +376,14 @@ impl Handler {
             return self.too_large();
         }
         let (parts, incoming) = req.into_parts();
-        let body = match Limited::new(incoming, limit).collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return self.too_large(),
-            Err(e) => {
+        let body = match read_body(incoming, limit, declared, self.cfg.keepalive_timeout).await {
+            Ok(b) => b,
+            Err(BodyRead::TooLarge) => return self.too_large(),
+            Err(BodyRead::Idle) => {
+                tracing::debug!(peer = %peer, "in_http: the client sent nothing for keepalive_timeout inside a body");
+                return Reply::text(StatusCode::REQUEST_TIMEOUT, "").closing();
+            }
+            Err(BodyRead::Failed(e)) => {
                 tracing::debug!(peer = %peer, error = %e, "in_http: reading the body failed");
                 return Reply::text(StatusCode::BAD_REQUEST, "").closing();
             }
@@ -481,12 +487,12 @@ impl Handler {
     fn decode(
         &self,
         parts: &hyper::http::request::Parts,
-        body: Bytes,
+        body: Vec<u8>,
         peer: SocketAddr,
     ) -> Result<Vec<Event>, BodyError> {
         let h = &parts.headers;
         let encoding = header_str(h, "content-encoding").unwrap_or("");
-        let body = body::decode_content(encoding, Vec::from(body), self.cfg.body_size_limit)?;
+        let body = body::decode_content(encoding, body, self.cfg.body_size_limit)?;
         let query = parts.uri.query().unwrap_or("").as_bytes();
         let mut params = Params::parse_query(query);
         let content_type = header_str(h, "content-type").unwrap_or("");
@@ -541,6 +547,40 @@ impl Handler {
         let field = field.unwrap_or(&default_field);
         let records = body::finish(decoded, &params, &extra, field, now)?;
         Ok(records.into_iter().map(|(t, r)| Event::new(t, r)).collect())
+    }
+}
+
+enum BodyRead {
+    TooLarge,
+    /// Nothing arrived for `keepalive_timeout` (Fluentd closes such a connection, too).
+    Idle,
+    Failed(String),
+}
+
+/// Read the body up to `limit` bytes, giving up when the client stays silent for `idle`.
+async fn read_body(
+    incoming: Incoming,
+    limit: usize,
+    declared: Option<u64>,
+    idle: Duration,
+) -> Result<Vec<u8>, BodyRead> {
+    let mut body = Limited::new(incoming, limit);
+    let cap = declared.and_then(|n| usize::try_from(n).ok()).unwrap_or(0).min(limit);
+    let mut out = Vec::with_capacity(cap);
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(BodyRead::Idle),
+            Ok(None) => return Ok(out),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            Ok(Some(Err(e))) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                return Err(BodyRead::TooLarge)
+            }
+            Ok(Some(Err(e))) => return Err(BodyRead::Failed(e.to_string())),
+        }
     }
 }
 

@@ -370,3 +370,22 @@ fn without_secondary_an_error_answer_goes_to_the_error_label() {
     assert_eq!(got.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), vec!["rej"; 3]);
     assert_eq!(srv.to("/reject").len(), 1, "422 is not retried");
 }
+
+#[test]
+fn requests_go_through_the_proxy() {
+    if !have_python() {
+        return;
+    }
+    // The recording server plays the proxy: it sees the absolute URL of the endpoint.
+    let proxy = server(json!({}), None);
+    let in_port = free_port();
+    let _a = agent(
+        in_port,
+        &format!(" endpoint http://logs.example.invalid:8080/ingest\n proxy http://127.0.0.1:{}\n{BUFFER}", proxy.port),
+    );
+    feed(in_port, "px", 0..2);
+    wait_until("a request through the proxy", || !proxy.requests().is_empty());
+    let r = &proxy.requests()[0];
+    assert_eq!(r["path"], "http://logs.example.invalid:8080/ingest");
+    assert_eq!(r["headers"]["host"], "logs.example.invalid:8080");
+}

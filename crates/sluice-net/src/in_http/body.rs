@@ -208,7 +208,8 @@ impl TimeField {
         };
         if let Some(p) = &self.parser {
             let text = v.to_display_string();
-            return p.parse(&text).map_err(|e| bad(format!("invalid time {text:?}: {e}")));
+            // The message is logged: it names the field, never its value (record content).
+            return p.parse(&text).map_err(|_| bad(format!("the '{}' field does not match time_format", self.key)));
         }
         match v {
             Value::Int(i) => Ok(EventTime::new(i, 0)),

@@ -588,8 +588,14 @@ async fn read_body(
 fn parse_with(parser: &dyn Parser, body: &[u8]) -> Result<body::Decoded, BodyError> {
     let mut p = parser.new_instance();
     let text = String::from_utf8_lossy(body);
-    let bad =
-        |e: sluice_core::plugin::ParseError| BodyError::BadRequest(format!("Received event is not parsable: {e}"));
+    // Logged: a time error quotes the value (record content), so it is not kept.
+    let bad = |e: sluice_core::plugin::ParseError| {
+        let why = match e {
+            sluice_core::plugin::ParseError::Time { .. } => "the time does not match time_format".to_string(),
+            other => other.to_string(),
+        };
+        BodyError::BadRequest(format!("Received event is not parsable: {why}"))
+    };
     let mut out = Vec::new();
     match p.parse(&text).map_err(bad)? {
         Some(first) => {

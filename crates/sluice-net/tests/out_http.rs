@@ -53,6 +53,9 @@ srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
 if len(sys.argv) > 3:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+    if len(sys.argv) > 4:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(sys.argv[4])
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 print(json.dumps({"port": srv.server_address[1]}), flush=True)
 srv.serve_forever()
@@ -89,10 +92,18 @@ fn have_python() -> bool {
 }
 
 fn server(plan: Json, tls: Option<(&str, &str)>) -> Server {
+    server_with(plan, tls, None)
+}
+
+/// With `client_ca`, the server requires a client certificate signed by it.
+fn server_with(plan: Json, tls: Option<(&str, &str)>, client_ca: Option<&str>) -> Server {
     let mut cmd = Command::new(python());
     cmd.args(["-c", SERVER, &plan.to_string()]);
     if let Some((cert, key)) = tls {
         cmd.args([cert, key]);
+    }
+    if let Some(ca) = client_ca {
+        cmd.arg(ca);
     }
     let mut child = cmd.stdout(Stdio::piped()).spawn().expect("python server");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -244,6 +255,22 @@ fn https_with_a_private_ca() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(ids_in(&records), vec![0, 1]);
+    // A server that requires a client certificate gets ours.
+    let mtls = server_with(json!({}), Some((&cert, &key)), Some(&f("ca.pem")));
+    let in2 = free_port();
+    let _b = agent(
+        in2,
+        &format!(
+            " endpoint https://127.0.0.1:{}/mtls\n tls_ca_cert_path {}\n tls_client_cert_path {}\n tls_private_key_path {}\n{BUFFER}",
+            mtls.port,
+            f("ca.pem"),
+            f("client.pem"),
+            f("client.key")
+        ),
+    );
+    feed(in2, "mtls.app", 5..6);
+    wait_until("a request with a client certificate", || !mtls.requests().is_empty());
+    assert_eq!(mtls.requests()[0]["path"], "/mtls");
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 /// Fluentd plugins that real configurations use and sluice does not run, by kind, with their gem.
 const NOT_SUPPORTED: &[(&str, &str, &str)] = &[
-    ("input", "http", "Fluentd's in_http"),
     ("input", "exec", "Fluentd's in_exec"),
     ("input", "windows_eventlog", "fluent-plugin-windows-eventlog"),
     ("input", "windows_eventlog2", "fluent-plugin-windows-eventlog"),
@@ -20,7 +19,6 @@ const NOT_SUPPORTED: &[(&str, &str, &str)] = &[
     ("input", "debug_agent", "Fluentd's in_debug_agent"),
     ("input", "unix", "Fluentd's in_unix"),
     ("output", "secure_forward", "fluent-plugin-secure-forward"),
-    ("output", "http", "Fluentd's out_http"),
     ("output", "exec", "Fluentd's out_exec"),
     ("output", "exec_filter", "Fluentd's out_exec_filter"),
     ("output", "elasticsearch", "fluent-plugin-elasticsearch"),

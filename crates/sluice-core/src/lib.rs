@@ -11,11 +11,13 @@
 //! * [`router`]: Fluentd's routing (filters top to bottom, first `<match>` wins, labels).
 //! * [`buffer`]: the buffered output engine (chunks, flushing, retries, secondary).
 //! * [`engine`]: assembles a parsed configuration into running inputs, router and outputs.
+//! * [`fs_check`]: `--dry-run`'s check that directories sluice writes are writable.
 pub mod accessor;
 pub mod buffer;
 pub mod config;
 pub mod engine;
 pub mod event;
+pub mod fs_check;
 pub mod inject;
 pub mod metrics;
 pub mod pattern;

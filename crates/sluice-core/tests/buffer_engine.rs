@@ -211,6 +211,27 @@ async fn hanging_write_times_out_and_is_retried() {
     h.out.shutdown().await;
 }
 
+/// Fluentd's slow flush accounting: a write slower than `slow_flush_log_threshold` (on the `<match>`) is
+/// counted, fast ones are not, and the time spent in writes adds up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_flushes_are_timed_and_counted() {
+    let fake = Fake::new(vec![Resp::Hang(Duration::from_millis(300))], Resp::Ok);
+    let h = build(
+        "slowflush",
+        "<match **>\n @type fake\n slow_flush_log_threshold 0.1\n <buffer>\n  flush_mode immediate\n  retry_wait 0.02\n  flush_thread_interval 0.02\n </buffer>\n</match>\n",
+        fake.clone(),
+    )
+    .unwrap();
+    h.out.start().await.unwrap();
+    h.out.emit("t", events(0..2)).unwrap();
+    assert!(wait_for(T, || fake.delivered_ns().len() == 2).await);
+    let m = h.out.metrics().unwrap();
+    assert_eq!(m.write_count.get(), 2, "the slow failed write, then the retry");
+    assert_eq!(m.slow_flush_count.get(), 1, "only the 300 ms write is over the 0.1 s threshold");
+    assert!(m.flush_time_ms.get() >= 300, "{}", m.flush_time_ms.get());
+    h.out.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overflow_throw_exception_refuses_emit() {
     let fake = Fake::new(vec![], Resp::Retry);

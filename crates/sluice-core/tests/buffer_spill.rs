@@ -97,3 +97,38 @@ async fn spill_at_shutdown_false_hands_records_to_error_as_before() {
     assert_eq!(sink_ns(&h.errors), (0..10).collect::<Vec<_>>());
     assert!(!tmp.path().join("worker0/slow_sink/spill").exists());
 }
+
+/// Without `<system> root_dir`, the state directory (`SLUICE_STATE_DIR`, as the Helm chart sets it) keeps
+/// the spill; with neither, sluice writes nowhere and hands the records to `@ERROR`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_directory_keeps_the_spill_without_root_dir() {
+    use sluice_core::plugin::SystemConfig;
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let sys = || SystemConfig { state_dir: Some(state.clone()), ..Default::default() };
+    {
+        let fake = Fake::new(vec![], Resp::Retry);
+        let h = build_with_system("state1", &conf(""), fake.clone(), BufferDefaults::default(), sys()).unwrap();
+        h.out.start().await.unwrap();
+        h.out.emit("a", events(0..30)).unwrap();
+        assert!(wait_for(T, || !fake.attempts.lock().is_empty()).await);
+        h.out.shutdown().await;
+        assert!(sink_ns(&h.errors).is_empty(), "nothing handed to @ERROR: {:?}", sink_ns(&h.errors));
+    }
+    assert!(files(&state.join("worker0/slow_sink/spill")).iter().any(|f| f.ends_with(".log")));
+    let fake = Fake::new(vec![], Resp::Ok);
+    let h = build_with_system("state2", &conf(""), fake.clone(), BufferDefaults::default(), sys()).unwrap();
+    h.out.start().await.unwrap();
+    assert!(wait_for(T, || fake.delivered_ns().len() >= 30).await);
+    assert_eq!(fake.delivered_ns(), (0..30).collect::<Vec<_>>());
+    h.out.shutdown().await;
+
+    // Neither root_dir nor a state directory: @ERROR gets them, nothing is written anywhere.
+    let fake = Fake::new(vec![], Resp::Retry);
+    let h = build_with_system("state3", &conf(""), fake.clone(), BufferDefaults::default(), SystemConfig::default())
+        .unwrap();
+    h.out.start().await.unwrap();
+    h.out.emit("a", events(0..5)).unwrap();
+    h.out.shutdown().await;
+    assert_eq!(sink_ns(&h.errors), (0..5).collect::<Vec<_>>());
+}

@@ -26,8 +26,7 @@ impl Report for Collector {
         match self.which {
             Which::Status => self.status(&hub, sink),
             Which::Output => self.outputs(&hub, sink),
-            // sluice's tail does not expose its watchers' positions yet: nothing to report.
-            Which::Tail => {}
+            Which::Tail => self.tails(&hub, sink),
         }
     }
 }
@@ -72,6 +71,23 @@ impl Collector {
             if let Some(m) = c.output_metrics() {
                 sink.gauge("fluentd_status_retry_count", "Current retry counts.", &l, m.write_errors.get() as f64);
             }
+        }
+    }
+
+    /// fluent-plugin-prometheus's in_prometheus_tail_monitor: each file's position and inode, and the
+    /// watcher counts of each tail input.
+    fn tails(&self, hub: &Hub, sink: &mut dyn MetricSink) {
+        for c in hub.components().iter().filter(|c| c.category == Category::Input) {
+            let Some(w) = c.watched_files() else { continue };
+            for f in &w.files {
+                let l = self.labels(&[("plugin_id", &c.plugin_id), ("type", &c.type_name), ("path", &f.path)]);
+                sink.gauge("fluentd_tail_file_position", "Current position of file.", &l, f.position as f64);
+                sink.gauge("fluentd_tail_file_inode", "Current inode of file.", &l, f.inode as f64);
+            }
+            let l = self.labels(&[("plugin_id", &c.plugin_id), ("type", &c.type_name)]);
+            sink.gauge("fluentd_tail_file_closed", "Number of closed files.", &l, w.closed as f64);
+            sink.gauge("fluentd_tail_file_opened", "Number of opened files.", &l, w.opened as f64);
+            sink.gauge("fluentd_tail_file_rotated", "Number of rotated files.", &l, w.rotated as f64);
         }
     }
 
@@ -121,6 +137,12 @@ impl Collector {
                 g("fluentd_output_status_emit_records", "Current emit records.", m.records_in.get() as f64);
                 g("fluentd_output_status_write_count", "Current write counts.", m.write_count.get() as f64);
                 g("fluentd_output_status_rollback_count", "Current rollback counts.", m.retries.get() as f64);
+                g("fluentd_output_status_flush_time_count", "Total flush time.", m.flush_time_ms.get() as f64);
+                g(
+                    "fluentd_output_status_slow_flush_count",
+                    "Current slow flush counts.",
+                    m.slow_flush_count.get() as f64,
+                );
             }
         }
     }

@@ -87,6 +87,8 @@ fn plugin_info(c: &Component, opts: Opts) -> JMap<String, J> {
         o.insert("emit_count".into(), json!(m.emit_count.get()));
         o.insert("write_count".into(), json!(m.write_count.get()));
         o.insert("rollback_count".into(), json!(m.retries.get()));
+        o.insert("flush_time_count".into(), json!(m.flush_time_ms.get()));
+        o.insert("slow_flush_count".into(), json!(m.slow_flush_count.get()));
     }
     o
 }

@@ -68,6 +68,10 @@ impl StorageConfig {
                 _ => None,
             },
         };
+        if let (Some(file), true) = (&path, ctx.dry_run) {
+            let dir = file.parent().unwrap_or(Path::new("."));
+            sluice_core::fs_check::writable_dir(dir).map_err(|e| s.error_at("path", format!("storage path: {e}")))?;
+        }
         Ok(StorageConfig {
             path,
             persistent,

@@ -20,6 +20,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// Changes the levels once the configuration is known.
+#[derive(Clone)]
 pub struct LogControl {
     state: Arc<State>,
 }

@@ -2,6 +2,7 @@
 mod cli;
 mod logging;
 mod registry;
+mod supervise;
 
 use anyhow::Context;
 use clap::Parser;
@@ -73,7 +74,7 @@ fn run(args: cli::Args, log: &logging::LogControl) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the runtime")?;
     // Builders may spawn tasks (e.g. token refreshers), so assemble inside the runtime.
-    let assembled = runtime.block_on(async { engine::assemble(&root, registry, args.dry_run) });
+    let assembled = runtime.block_on(async { engine::assemble(&root, registry.clone(), args.dry_run) });
     // Before the warnings, so `<system> log_level error` quiets them too (as in Fluentd).
     log.apply(&assembled.log_levels);
     print_diagnostics(&assembled.diagnostics);
@@ -85,37 +86,11 @@ fn run(args: cli::Args, log: &logging::LogControl) -> anyhow::Result<ExitCode> {
         println!("sluice: configuration {} is valid (dry run)", args.config.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let result = runtime.block_on(async move {
-        let shutdown = engine.ctx.shutdown.clone();
-        let flusher = engine.flusher();
-        tokio::spawn(handle_signals(shutdown, flusher));
-        tracing::info!(config = %args.config.display(), "sluice started");
-        engine.run().await
-    });
+    tracing::info!(config = %args.config.display(), "sluice started");
+    let reload = supervise::Reload { config: args.config.clone(), registry, log: log.clone() };
+    let result = runtime.block_on(supervise::run(engine, root, reload));
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     result.context("sluice stopped with an error")?;
     tracing::info!("sluice stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(unix)]
-async fn handle_signals(shutdown: sluice_core::plugin::Shutdown, flusher: engine::Flusher) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut usr1), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::user_defined1()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); shutdown.trigger(); }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); shutdown.trigger(); }
-            _ = usr1.recv() => { tracing::info!("SIGUSR1: flushing every buffer"); flusher.flush_all(); }
-            _ = hup.recv() => { tracing::warn!("SIGHUP: configuration reload is not supported; restart sluice instead"); }
-        }
-    }
 }

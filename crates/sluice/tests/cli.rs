@@ -199,3 +199,39 @@ fn included_secrets_are_not_echoed_in_warnings() {
     let (ok, out) = dry_run(&conf);
     assert!(!ok && out.contains("zero.conf:1") && out.contains("not a regular file"), "{out}");
 }
+
+/// `--dry-run` says, before deployment, which directory sluice could not write: a buffer, a pos file, a file
+/// output, `<system> root_dir`. It creates none of them.
+#[test]
+fn dry_run_checks_the_directories_sluice_must_write() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // A regular file where a directory must be: unwritable for every user, root included.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").expect("write blocker");
+    let b = blocker.display();
+    let conf = write_conf(
+        &dir,
+        "dirs.conf",
+        &format!(
+            "<system>\n  root_dir {b}/root\n</system>\n\
+             <source>\n  @type tail\n  path {d}/in/*.log\n  pos_file {b}/tail.pos\n  tag t\n  <parse>\n    @type none\n  </parse>\n</source>\n\
+             <match t>\n  @type file\n  path {b}/out/${{tag}}/%Y%m%d\n  <buffer tag,time>\n    path {d}/ok/buffer\n  </buffer>\n</match>\n\
+             <match u>\n  @type file\n  path {d}/fine2/out\n  <buffer>\n    @type file\n    path {b}/buf\n  </buffer>\n</match>\n\
+             <match v>\n  @type file\n  path {d}/fine/out\n</match>\n",
+            d = dir.path().display()
+        ),
+    );
+    let (ok, out) = dry_run(&conf);
+    assert!(!ok, "{out}");
+    let path = conf.display().to_string();
+    assert!(out.contains(&format!("{path}:2: root_dir: directory {b}/root cannot be created")), "{out}");
+    assert!(out.contains(&format!("{path}:7: pos_file: {b} exists and is not a directory")), "{out}");
+    assert!(out.contains(&format!("{path}:15: path: directory {b}/out cannot be created")), "{out}");
+    assert!(out.contains(&format!("{path}:25: buffer path: directory {b}/buf cannot be created")), "{out}");
+    assert!(out.contains("the configuration has 4 error(s)"), "{out}");
+    // The writable ones are fine, and nothing was created by checking.
+    assert!(
+        !dir.path().join("ok").exists() && !dir.path().join("fine").exists() && !dir.path().join("fine2").exists(),
+        "a dry run creates nothing"
+    );
+}

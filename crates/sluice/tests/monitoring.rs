@@ -329,3 +329,89 @@ fn a_real_prometheus_scrapes_sluice() {
         wait_for(q, Duration::from_secs(30), || query(q));
     }
 }
+
+/// prometheus_tail_monitor's per-file gauges and tail's own drop counters, read through the real parser:
+/// the position equals the bytes written, the inode is the file's, and each kind of dropped line is counted.
+#[test]
+fn tail_positions_and_drops_are_exported() {
+    use std::os::unix::fs::MetadataExt;
+    if !have_parser() {
+        println!("SKIPPED: prometheus_client is not installed for {}", python().display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let long = "x".repeat(300);
+    let body = format!("{{\"a\":1}}\nnot json\n{{\"msg\":\"{long}\"}}\n{{\"a\":2}}\n");
+    std::fs::write(&log, &body).unwrap();
+    let prom = free_port();
+    let conf = format!(
+        r#"
+<source>
+  @type tail
+  @id app_tail
+  path {log}
+  pos_file {dir}/app.pos
+  read_from_head true
+  max_line_size 200
+  tag app
+  <parse>
+    @type json
+  </parse>
+</source>
+<source>
+  @type prometheus
+  bind 127.0.0.1
+  port {prom}
+</source>
+<source>
+  @type prometheus_tail_monitor
+</source>
+<match app>
+  @type null
+</match>
+"#,
+        log = log.display(),
+        dir = dir.path().display(),
+    );
+    let path = dir.path().join("fluent.conf");
+    std::fs::write(&path, conf).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["-q", "-c"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start sluice");
+    let _sluice = Sluice(child);
+    let file = log.display().to_string();
+    let at_file = [("plugin_id", "app_tail"), ("type", "tail"), ("path", file.as_str())];
+    let fams = wait_for("the tail position reaches the end of the file", Duration::from_secs(30), || {
+        let (_, text) = get(prom, "/metrics", None)?;
+        let f = parse("text", &text);
+        let pos = value(&f, "fluentd_tail_file_position", "fluentd_tail_file_position", &at_file)?;
+        (pos == body.len() as f64).then_some(f)
+    });
+    let ino = std::fs::metadata(&log).unwrap().ino() as f64;
+    assert_eq!(value(&fams, "fluentd_tail_file_inode", "fluentd_tail_file_inode", &at_file), Some(ino));
+    let tail = [("plugin_id", "app_tail"), ("type", "tail")];
+    assert_eq!(value(&fams, "fluentd_tail_file_opened", "fluentd_tail_file_opened", &tail), Some(1.0));
+    assert_eq!(
+        value(&fams, "sluice_tail_lines_too_long", "sluice_tail_lines_too_long_total", &tail),
+        Some(1.0),
+        "the 300-byte line is over max_line_size"
+    );
+    assert_eq!(value(&fams, "sluice_tail_unmatched_lines", "sluice_tail_unmatched_lines_total", &tail), Some(1.0));
+    assert_eq!(value(&fams, "sluice_tail_events_emitted", "sluice_tail_events_emitted_total", &tail), Some(2.0));
+    let dropped = |reason: &str| {
+        value(
+            &fams,
+            "sluice_records_dropped",
+            "sluice_records_dropped_total",
+            &[("plugin_id", "app_tail"), ("reason", reason)],
+        )
+    };
+    assert_eq!(dropped("unparsed"), Some(1.0));
+    assert_eq!(dropped("line_too_long"), Some(1.0));
+    assert_eq!(value(&fams, "sluice_tail_file_lag_bytes", "sluice_tail_file_lag_bytes", &at_file), Some(0.0));
+}

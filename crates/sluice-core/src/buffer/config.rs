@@ -271,6 +271,9 @@ pub struct BufferConfig {
     /// (sluice's `spill_at_shutdown`, default true; needs `<system> root_dir`).
     pub spill_at_shutdown: bool,
     pub delayed_commit_timeout: Duration,
+    /// The output's `slow_flush_log_threshold` (seconds, on the `<match>`): a write slower than this is logged
+    /// and counted (`slow_flush_count`).
+    pub slow_flush_log_threshold: Duration,
     pub overflow_action: OverflowAction,
     pub timekey_wait: i64,
     pub zone: Zone,
@@ -473,6 +476,7 @@ impl BufferConfig {
             delayed_commit_timeout: secs(
                 pick("delayed_commit_timeout").time_or("delayed_commit_timeout", 60.0)?.max(0.001),
             ),
+            slow_flush_log_threshold: secs(conf.time_or("slow_flush_log_threshold", 20.0)?),
             overflow_action,
             timekey_wait: e.time_or("timekey_wait", 600.0)? as i64,
             zone,

@@ -253,7 +253,7 @@ impl BufferedOutput {
             }
         };
         let layout = cfg.file.as_ref().map(Layout::new);
-        let spill = match (&layout, cfg.spill_at_shutdown, ctx.system.root_dir.as_deref()) {
+        let spill = match (&layout, cfg.spill_at_shutdown, ctx.system.state_root()) {
             (None, true, Some(root)) => Some(Layout::new(&super::config::FileBufferConfig {
                 path: spill_dir(root, conf.plugin_id(), &ctx.label, &name),
                 dir_permission: 0o700,
@@ -302,6 +302,9 @@ impl BufferedOutput {
                 })?;
                 inner.resume(l);
             }
+        } else if let Some(l) = &inner.layout {
+            crate::fs_check::writable_dir(&l.dir)
+                .map_err(|e| conf.section("buffer").unwrap_or(conf).error_at("path", format!("buffer path: {e}")))?;
         }
         Ok(BufferedOutput { inner })
     }
@@ -991,6 +994,7 @@ impl Inner {
         }
         self.metrics.write_count.inc();
         let fut = placeholders::scope(self.flush_ctx(&chunk), self.writer.write(&chunk));
+        let started = Instant::now();
         let res = match tokio::time::timeout(self.cfg.delayed_commit_timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(WriteError::retryable(format!(
@@ -998,6 +1002,7 @@ impl Inner {
                 self.cfg.delayed_commit_timeout
             ))),
         };
+        self.time_flush(&chunk, started.elapsed());
         match res {
             Ok(()) => {
                 self.metrics.records_written.add(chunk.records as u64);
@@ -1100,6 +1105,18 @@ impl Inner {
     }
 
     /// A retryable failure of `chunk`: step the retry state; when retries are exhausted hand it over.
+    /// Fluentd's flush timing: total time in writes, and a warning for each write slower than
+    /// `slow_flush_log_threshold`.
+    fn time_flush(&self, chunk: &Chunk, took: Duration) {
+        self.metrics.flush_time_ms.add(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+        if took > self.cfg.slow_flush_log_threshold {
+            self.metrics.slow_flush_count.inc();
+            tracing::warn!(output = %self.name, chunk = %chunk.id_hex(), elapsed_time = took.as_secs_f64(),
+                slow_flush_log_threshold = self.cfg.slow_flush_log_threshold.as_secs_f64(),
+                "buffer flush took longer time than slow_flush_log_threshold");
+        }
+    }
+
     fn fail(&self, chunk: &Chunk, message: &str, after: Option<Duration>, once: bool) {
         self.note_error(message);
         let now = Instant::now();

@@ -21,10 +21,16 @@ pub struct Assembled {
 const UNSUPPORTED_DIRECTIVES: &[(&str, &str)] =
     &[("worker", "sluice runs one process with several threads; remove <worker> and keep its contents at top level")];
 
-fn system_config(root: &Element, diag: &mut Diagnostics, levels: &mut LogLevels) -> SystemConfig {
-    let mut sys = SystemConfig { hostname: crate::util::hostname(), ..Default::default() };
+fn system_config(root: &Element, dry_run: bool, diag: &mut Diagnostics, levels: &mut LogLevels) -> SystemConfig {
+    let state_dir = std::env::var_os("SLUICE_STATE_DIR").filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    let mut sys = SystemConfig { hostname: crate::util::hostname(), state_dir, ..Default::default() };
     if let Some(s) = root.section("system") {
         sys.root_dir = s.get("root_dir").map(Into::into);
+        if let (Some(dir), true) = (&sys.root_dir, dry_run) {
+            if let Err(e) = crate::fs_check::writable_dir(dir) {
+                diag.error(s.error_at("root_dir", format!("root_dir: {e}")));
+            }
+        }
         match log_level::level_param(s, "log_level") {
             Ok(l) => levels.system = l,
             Err(e) => diag.error(e),
@@ -74,7 +80,7 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
         registry: registry.clone(),
         router: handle.clone(),
         label: Arc::from(ROOT_LABEL),
-        system: Arc::new(system_config(root, &mut diag, &mut levels)),
+        system: Arc::new(system_config(root, dry_run, &mut diag, &mut levels)),
         shutdown: Shutdown::new(),
         eof: EofTracker::default(),
         dry_run,

@@ -121,6 +121,14 @@ impl Component {
         }
     }
 
+    /// The files an input follows (tail only).
+    pub fn watched_files(&self) -> Option<super::WatchedFiles> {
+        match &self.probe {
+            Probe::Input(Some(r)) => r.watched_files(),
+            _ => None,
+        }
+    }
+
     /// Write this component's own `sluice_*` metrics, each labelled with `plugin_id` and `type`.
     pub fn report(&self, sink: &mut dyn MetricSink) {
         let labels = [("plugin_id", self.plugin_id.as_str()), ("type", self.type_name.as_str())];

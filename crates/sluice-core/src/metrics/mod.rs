@@ -11,4 +11,4 @@ mod sink;
 
 pub use counter::{Counter, Gauge, RouterMetrics};
 pub use hub::{BufferStatus, Category, Component, Hub, RetryStatus, HEARTBEAT_STALE_SECS};
-pub use sink::{Kind, MetricSink, Report, WithLabels};
+pub use sink::{Kind, MetricSink, Report, WatchedFile, WatchedFiles, WithLabels};

@@ -38,6 +38,30 @@ pub trait MetricSink {
 /// Something that reports metrics: a component's counters, or a collector such as `prometheus_monitor`.
 pub trait Report: Send + Sync {
     fn report(&self, sink: &mut dyn MetricSink);
+
+    /// Inputs that follow files (tail): each file's path, position and inode, for `prometheus_tail_monitor`.
+    fn watched_files(&self) -> Option<WatchedFiles> {
+        None
+    }
+}
+
+/// What a file-following input reports about its files (Fluentd's in_tail watchers).
+#[derive(Debug, Clone, Default)]
+pub struct WatchedFiles {
+    pub files: Vec<WatchedFile>,
+    pub opened: u64,
+    pub closed: u64,
+    pub rotated: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct WatchedFile {
+    pub path: String,
+    /// Bytes read and accepted by the next stage (what the pos file records).
+    pub position: u64,
+    pub inode: u64,
+    /// The file's size at the snapshot: `size - position` is how far the reader is behind.
+    pub size: u64,
 }
 
 /// A sink that adds fixed labels (the component's `plugin_id` and `type`) to every sample.

@@ -9,8 +9,19 @@ use tokio::sync::watch;
 #[derive(Debug, Clone, Default)]
 pub struct SystemConfig {
     pub root_dir: Option<PathBuf>,
+    /// `SLUICE_STATE_DIR` from the environment: sluice's state directory where `<system> root_dir` is not set
+    /// (the examples and the Helm chart set it to the state hostPath).
+    pub state_dir: Option<PathBuf>,
     pub log_level: Option<String>,
     pub hostname: String,
+}
+
+impl SystemConfig {
+    /// Where sluice keeps state it creates itself (memory buffers' spill at a stop): `root_dir`, else the
+    /// state directory.
+    pub fn state_root(&self) -> Option<&std::path::Path> {
+        self.root_dir.as_deref().or(self.state_dir.as_deref())
+    }
 }
 
 /// What a plugin builder gets besides its own `<section>`.

@@ -21,6 +21,10 @@ pub struct OutputMetrics {
     pub emit_count: Counter,
     /// Write attempts of chunks (Fluentd's `write_count`).
     pub write_count: Counter,
+    /// Milliseconds spent in writes (Fluentd's `flush_time_count`).
+    pub flush_time_ms: Counter,
+    /// Writes slower than `slow_flush_log_threshold` (Fluentd's `slow_flush_count`).
+    pub slow_flush_count: Counter,
     pub records_in: Counter,
     pub records_written: Counter,
     pub bytes_queued: Counter,
@@ -47,6 +51,12 @@ impl OutputMetrics {
         c(sink, "sluice_output_bytes_queued_total", "Bytes queued for flushing.", &self.bytes_queued);
         c(sink, "sluice_output_retries_total", "Retries scheduled after a failed write.", &self.retries);
         c(sink, "sluice_output_write_errors_total", "Failed writes.", &self.write_errors);
+        c(
+            sink,
+            "sluice_output_slow_flushes_total",
+            "Writes slower than slow_flush_log_threshold.",
+            &self.slow_flush_count,
+        );
         c(
             sink,
             "sluice_output_records_to_secondary_total",

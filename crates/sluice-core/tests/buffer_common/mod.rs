@@ -165,6 +165,18 @@ pub fn build_in(
     defaults: BufferDefaults,
     root_dir: Option<&Path>,
 ) -> Result<Harness, ConfigError> {
+    let sys = sluice_core::plugin::SystemConfig { root_dir: root_dir.map(Path::to_path_buf), ..Default::default() };
+    build_with_system(test, match_text, fake, defaults, sys)
+}
+
+/// As [`build_in`], with the whole `<system>` given (root_dir, state directory).
+pub fn build_with_system(
+    test: &str,
+    match_text: &str,
+    fake: Arc<Fake>,
+    defaults: BufferDefaults,
+    sys: sluice_core::plugin::SystemConfig,
+) -> Result<Harness, ConfigError> {
     let root = parse_str(match_text, Path::new("test.conf"))?;
     let conf = root.children.first().expect("one <match>").clone();
     let mut reg = Registry::new();
@@ -172,10 +184,7 @@ pub fn build_in(
     let errors = format!("{test}-errors");
     let handle = RouterHandle::new();
     let mut ctx = BuildCtx { router: handle.clone(), ..BuildCtx::new(Arc::new(reg)) };
-    if let Some(r) = root_dir {
-        ctx.system =
-            Arc::new(sluice_core::plugin::SystemConfig { root_dir: Some(r.to_path_buf()), ..(*ctx.system).clone() });
-    }
+    ctx.system = Arc::new(sluice_core::plugin::SystemConfig { hostname: ctx.system.hostname.clone(), ..sys });
     let out = Arc::new(BufferedOutput::build_engine(&conf, &ctx, defaults, fake.clone())?);
     let err_out: Arc<dyn Output> = Arc::new(Capture { sink: sink(&errors), fail: false });
     let router = Arc::new(Router::new(vec![Pipeline::new(

@@ -25,7 +25,7 @@ pub struct SecondaryFile {
     metrics: Arc<OutputMetrics>,
 }
 
-pub fn build(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
+pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
     if s.name != "secondary" {
         return Err(s
             .error("This plugin can only be used in the <secondary> section")
@@ -50,6 +50,10 @@ pub fn build(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigErro
         b.mark_all_used();
     }
     placeholders::check_keys(&template.replace("${chunk_id}", ""), &keys, s, "directory")?;
+    if ctx.dry_run {
+        sluice_core::fs_check::writable_dir(&sluice_core::fs_check::static_dir(&template))
+            .map_err(|e| s.error_at("directory", format!("directory: {e}")))?;
+    }
     Ok(Arc::new(SecondaryFile { template, append, gzip, metrics: Arc::default() }))
 }
 

@@ -7,6 +7,7 @@ use super::pos_file::{PosFile, PosKey, Slot};
 use super::reader::{Handle, Next};
 use super::TailStats;
 use sluice_core::event::{Event, EventTime, Events, Map, Str, Value};
+use sluice_core::metrics::WatchedFile;
 use sluice_core::plugin::{
     BuildCtx, EmitError, Emitter, ParseError, Parsed, Parser, PluginError, DEFAULT_MAX_JOINED_SIZE,
 };
@@ -212,7 +213,10 @@ impl Stream {
             let mut record = Map::with_capacity(2);
             record.insert("unmatched_line", Value::Str(Str::from(text)));
             self.push(env, Parsed { time: None, record }, now, out);
-        } else if let Some(suppressed) = env.warn_key(&format!("unmatched:{}", self.path)) {
+        } else if let Some(suppressed) = {
+            env.stats.unparsed_dropped.fetch_add(1, Relaxed);
+            env.warn_key(&format!("unmatched:{}", self.path))
+        } {
             let reason = match e {
                 ParseError::NotMatched(_) => "pattern not matched",
                 ParseError::Time { .. } => "invalid time",
@@ -510,6 +514,7 @@ impl Worker {
             }
             if Instant::now() >= next_report {
                 self.env.report_suppressed(false);
+                self.publish_files();
                 next_report = Instant::now() + REPORT_INTERVAL;
             }
             if !busy && self.env.sleep(cfg.stat_interval).is_err() {
@@ -522,6 +527,20 @@ impl Worker {
         }
         self.env.report_suppressed(true);
         result
+    }
+
+    /// A snapshot of the followed files for monitoring (never on the read path: once per report interval).
+    fn publish_files(&self) {
+        let files = self
+            .files
+            .values()
+            .filter_map(|t| {
+                let h = t.cur.as_ref()?;
+                let size = h.size().unwrap_or(h.committed);
+                Some(WatchedFile { path: t.stream.path.clone(), position: h.committed, inode: h.ino, size })
+            })
+            .collect();
+        *self.env.stats.files.lock() = files;
     }
 
     /// True when every file has been read to its end (exit_on_eof).
@@ -757,6 +776,7 @@ impl Worker {
                     }
                 }
                 tracing::info!(path = %path, pos = h.committed, "tail: following file");
+                self.env.stats.files_opened.fetch_add(1, Relaxed);
                 t.perm_warned = false;
                 t.cur = Some(h);
             }
@@ -817,6 +837,9 @@ impl Worker {
             }
         }
         for mut t in remove {
+            if t.cur.is_some() {
+                self.env.stats.files_closed.fetch_add(1, Relaxed);
+            }
             if let (Some(pf), Some(slot)) = (self.pos.as_mut(), t.slot) {
                 let _ = pf.unwatch(slot);
             }
@@ -950,6 +973,7 @@ impl Worker {
                         Err(e) => tracing::warn!(error = %e, "tail: cannot write pos_file"),
                     }
                 }
+                self.env.stats.files_opened.fetch_add(1, Relaxed);
                 t.perm_warned = false;
                 t.cur = Some(h);
             }

@@ -87,13 +87,13 @@ impl KubeFilter {
             if let Some(f) = self.cached(ns, pod, cid) {
                 return f;
             }
-            // The pod is known but its namespace could not be read: the pod's metadata alone.
-            let now = Instant::now();
-            if let Some(p) = self.shared.store.lock().pod(ns, pod, cid, now) {
-                return Found::Pod(p, None);
-            }
         }
-        Found::Unknown
+        // The pod is known but its namespace could not be read (yet): the pod's metadata alone.
+        let now = Instant::now();
+        match self.shared.store.lock().pod(ns, pod, cid, now) {
+            Some(p) => Found::Pod(p, None),
+            None => Found::Unknown,
+        }
     }
 
     fn warn_without_api(&self) {

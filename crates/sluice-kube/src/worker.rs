@@ -163,7 +163,9 @@ fn segment(s: &str) -> String {
 async fn lookup(shared: Arc<Shared>, client: Arc<Client>, l: Lookup) {
     let now = Instant::now;
     let mut pod_missing = false;
-    if let Some(pod) = &l.pod {
+    // A pod the watch brought meanwhile (only its namespace was missing) needs no GET.
+    let wanted = l.pod.as_ref().filter(|p| shared.store.lock().pod(&l.ns, p, None, now()).is_none());
+    if let Some(pod) = wanted {
         shared.stats.api_requests.inc();
         match client.get::<Pod>(&pod_path(&l.ns, pod)).await {
             Ok(Some(p)) => {

@@ -404,6 +404,14 @@ fn names_from_the_record_are_looked_up() {
     );
     let got = emit(&e, run, "app.logs", vec![r]);
     assert_eq!(map(got[0].get("kubernetes").unwrap()), &expected_web(&fake, record! {"app" => "web"}));
+
+    // journald's CONTAINER_NAME / CONTAINER_ID_FULL (docker's journald log driver).
+    let mut j = record! {"MESSAGE" => "x"};
+    j.insert("CONTAINER_NAME", Value::from("k8s_nginx.a49f5318_web-7d9f8-abcde_prod_ae3a9bdc_799e4035"));
+    j.insert("CONTAINER_ID_FULL", Value::from(CID));
+    let got = emit(&e, run, "journal", vec![j]);
+    assert_eq!(got[0].get("docker"), Some(&Value::Map(record! {"container_id" => CID})));
+    assert_eq!(map(got[0].get("kubernetes").unwrap()), &expected_web(&fake, record! {"app" => "web"}));
 }
 
 #[test]

@@ -434,3 +434,31 @@ fn unsupported_and_invalid_parameters_are_errors_with_their_line() {
         assert!(errs.iter().any(|e| e.to_string().contains(line)), "{key}: no {line} in {text}");
     }
 }
+
+#[test]
+fn the_server_certificate_is_checked_unless_verify_ssl_is_false() {
+    if !have_peer() {
+        return;
+    }
+    let mut fake = Fake::start();
+    fake.namespace(prod_ns(), None);
+    fake.pod(web_pod(json!({"app": "web"})), None);
+    let t = tag("web-7d9f8-abcde", "prod", "nginx", CID);
+    let empty = tempfile::tempdir().unwrap();
+    let base = format!(
+        "  kubernetes_url {}\n  watch false\n  stats_interval 0\n  secret_dir {}\n",
+        fake.url(),
+        empty.path().display()
+    );
+    // No CA for the fake's certificate: TLS fails, the records pass with their names only.
+    let e = engine("tls-strict", &base, &[("K8S_NODE_NAME", "node-1")]).expect("config");
+    assert_eq!(emit(&e, "tls-strict", &t, vec![record! {"log" => "x"}]), vec![names_only(CID)]);
+    assert_eq!(gets_of(&mut fake, "/api/v1/namespaces/prod/pods/"), 0, "no request got through TLS");
+    // verify_ssl false: any certificate is accepted.
+    let e = engine("tls-off", &format!("{base}  verify_ssl false\n"), &[]).expect("config");
+    let got = emit(&e, "tls-off", &t, vec![record! {"log" => "x"}]);
+    assert_eq!(
+        map(got[0].get("kubernetes").unwrap()).get("pod_id"),
+        Some(&Value::from("11111111-2222-3333-4444-555555555555"))
+    );
+}

@@ -96,8 +96,8 @@ impl KubeFilter {
         }
     }
 
-    fn warn_without_api(&self) {
-        self.shared.stats.records_without_api.inc();
+    fn warn_without_api(&self, records: usize) {
+        self.shared.stats.records_without_api.add(records as u64);
         let now = self.started.elapsed().as_secs() + WARN_EVERY.as_secs();
         let last = self.last_warn.load(Ordering::Relaxed);
         if now >= last + WARN_EVERY.as_secs()
@@ -119,7 +119,6 @@ impl KubeFilter {
         let cid = m.docker_id.as_ref().and_then(Value::as_str);
         let found = self.find(ns, pod, cid);
         if matches!(found, Found::Unknown) {
-            self.warn_without_api();
             return None;
         }
         let mut k = Map::with_capacity(16);
@@ -182,12 +181,21 @@ impl Filter for KubeFilter {
         let Some(first) = events.first().map(|e| e.time) else { return };
         // The tag's metadata once per batch, as the plugin does.
         let from_tag = if names.use_journal() == Some(true) { None } else { names.meta_from_tag(tag) };
-        let tag_maps = from_tag.map(|m| self.maps(&m, first).unwrap_or_else(|| names.metadata_maps(&m)));
+        let n = events.len();
+        let tag_maps = from_tag.map(|m| {
+            self.maps(&m, first).unwrap_or_else(|| {
+                self.warn_without_api(n);
+                names.metadata_maps(&m)
+            })
+        });
         for ev in events.iter_mut() {
             let mut maps = tag_maps.clone();
             if names.use_journal() != Some(false) {
                 if let Some(m) = names.meta_from_journal(&ev.record) {
-                    maps = Some(self.maps(&m, ev.time).unwrap_or_else(|| names.metadata_maps(&m)));
+                    maps = Some(self.maps(&m, ev.time).unwrap_or_else(|| {
+                        self.warn_without_api(1);
+                        names.metadata_maps(&m)
+                    }));
                 }
             }
             if names.lookup_from_k8s_field() {
@@ -195,7 +203,10 @@ impl Filter for KubeFilter {
                     match self.maps(&m, ev.time) {
                         Some(found) => maps = Some(found),
                         // Without the API the record's own maps are the best there is.
-                        None => continue,
+                        None => {
+                            self.warn_without_api(1);
+                            continue;
+                        }
                     }
                 }
             }

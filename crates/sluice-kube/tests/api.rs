@@ -325,6 +325,27 @@ fn api_down_from_the_start() {
     j.insert("CONTAINER_ID_FULL", Value::from(CID));
     let got = emit(&e, run, "journal", vec![j]);
     assert_eq!(map(got[0].get("kubernetes").unwrap()).get("pod_name"), Some(&Value::from("web-7d9f8-abcde")));
+    // Every such record is counted.
+    assert_eq!(metric(&e, "sluice_kubernetes_metadata_records_without_api_metadata_total"), Some(4.0));
+    assert!(metric(&e, "sluice_kubernetes_metadata_api_errors_total").is_some_and(|v| v >= 1.0));
+}
+
+/// A metric the filter reports (as a scrape would read it).
+fn metric(e: &sluice_core::engine::Engine, name: &str) -> Option<f64> {
+    use sluice_core::metrics::{Kind, MetricSink};
+    struct Find<'a>(&'a str, Option<f64>);
+    impl MetricSink for Find<'_> {
+        fn sample(&mut self, name: &str, _: &str, _: Kind, _: &str, _: &[(&str, &str)], value: f64) {
+            if name == self.0 {
+                self.1 = Some(value);
+            }
+        }
+    }
+    let mut f = Find(name, None);
+    for filter in e.router.filters() {
+        filter.report(&mut f);
+    }
+    f.1
 }
 
 #[test]

@@ -11,5 +11,6 @@ pub fn build() -> Registry {
     sluice_net::register(&mut reg);
     sluice_systemd::register(&mut reg);
     sluice_monitor::register(&mut reg);
+    sluice_kube::register(&mut reg);
     reg
 }

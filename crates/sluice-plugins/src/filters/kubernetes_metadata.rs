@@ -3,8 +3,10 @@
 //! as in_tail names the files of `/var/log/containers`) or, for journald records, from `CONTAINER_NAME`
 //! and `CONTAINER_ID_FULL`. The record gets the plugin's `docker` and `kubernetes` maps.
 //!
-//! Labels, annotations, pod ids, images and namespace metadata need the API server, which sluice does not
-//! call yet: the parameters that configure it are accepted with a warning.
+//! This is the path without an API server. `sluice-kube` registers the same `@type` with the API lookups
+//! (labels, annotations, ids, images, namespace metadata) and falls back to this one; it reuses the name
+//! parsing below. Built alone (a registry without `sluice-kube`), the API parameters are accepted with a
+//! warning.
 use crate::parsers::ruby_regex::RubyRegex;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Events, Map, Str, Value};
@@ -18,7 +20,7 @@ pub const DEFAULT_TAG_REGEXP: &str = r"var\.log\.containers\.(?<pod_name>[a-z0-9
 pub const DEFAULT_CONTAINER_NAME_REGEXP: &str = r"^(?<name_prefix>[^_]+)_(?<container_name>[^\._]+)(\.(?<container_hash>[^_]+))?_(?<pod_name>[^_]+)_(?<namespace>[^_]+)_[^_]+_[^_]+$";
 
 /// Parameters that only matter with the API server.
-const API_PARAMS: &[&str] = &[
+pub const API_PARAMS: &[&str] = &[
     "kubernetes_url",
     "apiVersion",
     "client_cert",
@@ -70,42 +72,66 @@ pub struct KubernetesMetadata {
 }
 
 pub fn build(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError> {
-    let re = |key: &str, default: &str| -> Result<RubyRegex, ConfigError> {
-        let v = s.str_or(key, default);
-        RubyRegex::from_config(&v).map_err(|e| s.error_at(key, format!("'{key}' parameter: {e}")))
-    };
-    let tag_regexp = re("tag_to_kubernetes_name_regexp", DEFAULT_TAG_REGEXP)?;
-    let container_name_regexp = re("container_name_to_kubernetes_regexp", DEFAULT_CONTAINER_NAME_REGEXP)?;
-    let use_journal = match s.get("use_journal") {
-        Some(_) => Some(s.bool_or("use_journal", false)?),
-        None => None,
-    };
-    let lookup_from_k8s_field = s.bool_or("lookup_from_k8s_field", true)?;
+    let f = KubernetesMetadata::from_element(s)?;
     for p in API_PARAMS {
         if s.has(p) {
             let _ = s.get(p);
             tracing::warn!(
                 at = %s.loc_of(p),
                 parameter = p,
-                "kubernetes_metadata: '{p}' needs the Kubernetes API, which sluice does not call yet; ignored \
+                "kubernetes_metadata: '{p}' needs the Kubernetes API, which this build does not call; ignored \
                  (labels, annotations and namespace metadata are not added)"
             );
         }
     }
-    let host = std::env::var("K8S_NODE_NAME").ok().filter(|h| !h.is_empty()).map(Str::from);
-    Ok(Arc::new(KubernetesMetadata { tag_regexp, container_name_regexp, use_journal, lookup_from_k8s_field, host }))
-}
-
-/// What the plugin's `get_metadata_for_record` builds without the API.
-struct Meta {
-    namespace: Value,
-    pod_name: Value,
-    container_name: Value,
-    docker_id: Option<Value>,
+    Ok(Arc::new(f))
 }
 
 impl KubernetesMetadata {
-    fn metadata_maps(&self, m: &Meta) -> (Value, Value) {
+    /// The names part of the configuration (regexps, `use_journal`, `lookup_from_k8s_field`, the host).
+    pub fn from_element(s: &Element) -> Result<Self, ConfigError> {
+        let re = |key: &str, default: &str| -> Result<RubyRegex, ConfigError> {
+            let v = s.str_or(key, default);
+            RubyRegex::from_config(&v).map_err(|e| s.error_at(key, format!("'{key}' parameter: {e}")))
+        };
+        let tag_regexp = re("tag_to_kubernetes_name_regexp", DEFAULT_TAG_REGEXP)?;
+        let container_name_regexp = re("container_name_to_kubernetes_regexp", DEFAULT_CONTAINER_NAME_REGEXP)?;
+        let use_journal = match s.get("use_journal") {
+            Some(_) => Some(s.bool_or("use_journal", false)?),
+            None => None,
+        };
+        let lookup_from_k8s_field = s.bool_or("lookup_from_k8s_field", true)?;
+        let host = std::env::var("K8S_NODE_NAME").ok().filter(|h| !h.is_empty()).map(Str::from);
+        Ok(KubernetesMetadata { tag_regexp, container_name_regexp, use_journal, lookup_from_k8s_field, host })
+    }
+
+    /// `use_journal`: None (unset) tries journald fields on every record.
+    pub fn use_journal(&self) -> Option<bool> {
+        self.use_journal
+    }
+
+    pub fn lookup_from_k8s_field(&self) -> bool {
+        self.lookup_from_k8s_field
+    }
+
+    /// K8S_NODE_NAME, read when the filter was built.
+    pub fn host(&self) -> Option<&Str> {
+        self.host.as_ref()
+    }
+}
+
+/// The names a record's source carries: what the plugin's `get_metadata_for_record` starts from.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub namespace: Value,
+    pub pod_name: Value,
+    pub container_name: Value,
+    pub docker_id: Option<Value>,
+}
+
+impl KubernetesMetadata {
+    /// The `docker` and `kubernetes` maps from the names alone (no API).
+    pub fn metadata_maps(&self, m: &Meta) -> (Value, Value) {
         let mut docker = Map::with_capacity(1);
         docker.insert("container_id", m.docker_id.clone().unwrap_or_else(|| Value::from("")));
         let mut k = Map::with_capacity(4);
@@ -118,7 +144,7 @@ impl KubernetesMetadata {
         (Value::Map(docker), Value::Map(k))
     }
 
-    fn meta_from_tag(&self, tag: &str) -> Option<Meta> {
+    pub fn meta_from_tag(&self, tag: &str) -> Option<Meta> {
         let mut caps = Map::new();
         if !self.tag_regexp.captures_into(tag, &mut self.tag_regexp.slots(), &mut caps) {
             return None;
@@ -133,7 +159,7 @@ impl KubernetesMetadata {
         })
     }
 
-    fn meta_from_journal(&self, record: &Map) -> Option<Meta> {
+    pub fn meta_from_journal(&self, record: &Map) -> Option<Meta> {
         let name = record.get("CONTAINER_NAME")?;
         let id = record.get("CONTAINER_ID_FULL")?;
         let mut caps = Map::new();
@@ -152,7 +178,7 @@ impl KubernetesMetadata {
     }
 
     /// The plugin's `lookup_from_k8s_field`: does the record already carry its names?
-    fn meta_from_fields(&self, record: &Map) -> Option<Meta> {
+    pub fn meta_from_fields(&self, record: &Map) -> Option<Meta> {
         let k = record.get("kubernetes")?.as_map()?;
         let d = record.get("docker")?.as_map()?;
         Some(Meta {

@@ -299,11 +299,18 @@ impl<'a> Builder<'a> {
                 continue;
             }
             if outside.may_be_non_empty() {
+                // Only part of the flow matches: say which part each branch carries.
+                let pat = self.g.directives[node].pattern.clone();
+                let pat = if pat.is_empty() { "**".to_string() } else { pat };
                 let mut rest = f.clone();
                 rest.tags = outside;
+                rest.tags.display = format!("{} except {pat}", f.tags.display);
                 self.walk(label, i + 1, rest);
+                f.tags = inside;
+                f.tags.display = format!("{} within {pat}", f.tags.display.trim_end_matches(" (* = the file path)"));
+            } else {
+                f.tags = inside;
             }
-            f.tags = inside;
             if is_filter {
                 let d = &self.g.directives[node];
                 let (masks, name, loc) = (d.masks, d.name(), d.loc.clone());

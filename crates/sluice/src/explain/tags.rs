@@ -78,6 +78,8 @@ struct Auto {
 
 struct Product {
     autos: Vec<Auto>,
+    /// One byte per class of bytes every automaton treats alike (a few dozen instead of 256).
+    bytes: Vec<u8>,
 }
 
 impl Product {
@@ -91,7 +93,11 @@ impl Product {
             let cache = dfa.create_cache();
             autos.push(Auto { dfa, cache, positive });
         }
-        Some(Product { autos })
+        let mut classes = HashSet::new();
+        let bytes = (0..=255u8)
+            .filter(|b| classes.insert(autos.iter().map(|a| a.dfa.byte_classes().get(*b)).collect::<Vec<u8>>()))
+            .collect();
+        Some(Product { autos, bytes })
     }
 
     /// Some(true) when no string is in every positive language and in no negative one; None when the
@@ -111,7 +117,8 @@ impl Product {
             if self.accepts_here(&states)? {
                 return Some(false);
             }
-            'bytes: for b in 0..=255u8 {
+            'bytes: for i in 0..self.bytes.len() {
+                let b = self.bytes[i];
                 let mut next = Vec::with_capacity(states.len());
                 for (a, s) in self.autos.iter_mut().zip(&states) {
                     let n = a.dfa.next_state(&mut a.cache, *s, b).ok()?;

@@ -273,3 +273,74 @@ fn demo_and_real_world_configs_are_explained() {
     }
     assert!(t.contains("match fluent.** null"), "{t}");
 }
+
+/// Re-emit loops (`${tag}` into the same match), rules into another label with named groups,
+/// `detect_exceptions` and `<secondary>` all end, quickly, and are shown.
+#[test]
+fn loops_labels_and_secondaries_end_and_are_shown() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("loop.conf");
+    std::fs::write(
+        &p,
+        r#"
+<source>
+  @type forward
+  port 24224
+</source>
+<filter **.z>
+  @type grep
+  <exclude>
+    key x
+    pattern /y/
+  </exclude>
+</filter>
+<match a.**>
+  @type rewrite_tag_filter
+  <rule>
+    key k
+    pattern /(.+)/
+    tag a.${tag}
+  </rule>
+  <rule>
+    key m
+    pattern /^(?<lvl>warn|err)$/
+    tag b.$1
+    label @B
+  </rule>
+</match>
+<match ex.**>
+  @type detect_exceptions
+  remove_tag_prefix ex
+</match>
+<match **>
+  @type forward
+  <server>
+    host 127.0.0.1
+  </server>
+  <secondary>
+    @type secondary_file
+    directory /tmp/sluice-explain-test
+  </secondary>
+</match>
+<label @B>
+  <match b.warn>
+    @type stdout
+  </match>
+</label>
+"#,
+    )
+    .expect("write");
+    let out = sluice(&p, &["explain"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("LOOP: the tag is re-emitted"), "{t}");
+    assert!(t.contains("rule 2: m =~ /^(?<lvl>warn|err)$/ → tag b.(warn|err), label @B"), "{t}");
+    // b.err has no <match> in @B; b.warn reaches stdout.
+    assert!(t.contains("DROPPED: no <match> in label @B takes b.(warn|err) except b.warn"), "{t}");
+    assert!(t.contains("undeliverable → secondary secondary_file"), "{t}");
+    assert!(t.contains("without ex."), "{t}");
+    let dropped = t.split("Tags that reach no output (dropped):").nth(1).expect("section");
+    assert_eq!(dropped.matches("b.(warn|err) except b.warn").count(), 1, "listed once: {t}");
+    let strict = sluice(&p, &["explain", "--pii", "--strict"]);
+    assert_eq!(strict.status.code(), Some(1), "{}", text(&strict));
+}

@@ -16,9 +16,13 @@ use sluice_plugins::parsers::ruby_regex::split_literal;
 use std::collections::{HashMap, HashSet};
 
 /// Re-emits (rewrite_tag_filter, relabel, ...) followed along one path before it counts as a loop.
-const MAX_REEMITS: usize = 16;
+const MAX_REEMITS: usize = 8;
+/// Times one path may re-emit from the same directive (a tag made from `${tag}` grows each time round).
+const MAX_VISITS: usize = 2;
 /// Paths listed before the analysis stops (a configuration that branches this much is reported as such).
 const MAX_PATHS: usize = 5_000;
+/// Label walks (branches) before the analysis stops, so a pathological configuration ends in seconds.
+const MAX_WALKS: usize = 50_000;
 
 /// Output types whose records stay on the node.
 pub const LOCAL_OUTPUTS: &[&str] = &["null", "file", "stdout", "secondary_file"];
@@ -150,6 +154,8 @@ struct Builder<'a> {
     /// Rejected records waiting to be followed through `@ERROR`, each (source, tags, masked) once.
     errors: Vec<Flow>,
     error_keys: HashSet<(usize, String, bool)>,
+    /// Label walks so far, capped at [`MAX_WALKS`] (then the graph is marked truncated).
+    walks: usize,
 }
 
 /// Work out every route of `root` (a parsed, checked configuration).
@@ -160,6 +166,7 @@ pub fn build(root: &Element) -> Graph {
         nodes: HashMap::new(),
         errors: Vec::new(),
         error_keys: HashSet::new(),
+        walks: 0,
     };
     let mut root_steps = Vec::new();
     let mut sources = Vec::new();
@@ -283,6 +290,10 @@ impl<'a> Builder<'a> {
 
     /// Follow `f` through `label` from its `from`-th directive.
     fn walk(&mut self, label: &str, from: usize, mut f: Flow) {
+        self.walks += 1;
+        if self.walks > MAX_WALKS {
+            self.g.truncated = true;
+        }
         if self.g.truncated {
             return;
         }
@@ -413,7 +424,8 @@ impl<'a> Builder<'a> {
         }
         f.hops.push(Hop { node: None, text: note, tags: f.tags.display.clone() });
         let key = (node, f.tags.key());
-        if f.seen.contains(&key) || f.reemits >= MAX_REEMITS {
+        let visits = f.seen.iter().filter(|(n, _)| *n == node).count();
+        if f.seen.contains(&key) || visits >= MAX_VISITS || f.reemits >= MAX_REEMITS {
             self.finish(f, End::Loop);
             return;
         }

@@ -12,15 +12,15 @@ use std::process::ExitCode;
 /// What `sluice explain` prints, and its exit code (`--strict`: 1 when an unmasked route leaves the node).
 pub fn run(root: &Element, dot_format: bool, pii_only: bool, strict: bool) -> ExitCode {
     let g = graph::build(root);
-    if dot_format {
-        print!("{}", dot::render(&g));
+    let out = if dot_format {
+        dot::render(&g)
     } else if pii_only {
-        print!("{}", pii::report(&g));
+        pii::report(&g)
     } else {
-        print!("{}", text::render(&g));
-        println!();
-        print!("{}", pii::report(&g));
-    }
+        format!("{}\n{}", text::render(&g), pii::report(&g))
+    };
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
     if strict && (!pii::findings(&g).is_empty() || g.truncated) {
         eprintln!("sluice: unmasked personal data can leave the node (--strict)");
         return ExitCode::FAILURE;

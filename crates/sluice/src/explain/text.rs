@@ -39,7 +39,7 @@ pub fn render(g: &Graph) -> String {
         }
         let mut from: Vec<String> =
             g.paths.iter().filter(|p| p.end == End::Output(i)).map(|p| g.directives[p.source].name()).collect();
-        from.dedup();
+        unique(&mut from);
         if !from.is_empty() {
             outputs.push(format!("  {} ({}) ← {}", d.name(), d.loc, from.join(", ")));
         }
@@ -70,7 +70,7 @@ pub fn render(g: &Graph) -> String {
     for u in &unreached {
         let _ = writeln!(s, "{u}");
     }
-    let dropped: Vec<String> = g
+    let mut dropped: Vec<String> = g
         .paths
         .iter()
         .filter_map(|p| match &p.end {
@@ -80,6 +80,7 @@ pub fn render(g: &Graph) -> String {
             _ => None,
         })
         .collect();
+    unique(&mut dropped);
     let _ = writeln!(s, "\nTags that reach no output (dropped):");
     if dropped.is_empty() {
         let _ = writeln!(s, "  (none)");
@@ -91,4 +92,10 @@ pub fn render(g: &Graph) -> String {
         let _ = writeln!(s, "\nwarning: the configuration has too many routes; only the first ones are listed");
     }
     s
+}
+
+/// Drop repeated lines, keeping the first of each.
+fn unique(v: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|x| seen.insert(x.clone()));
 }

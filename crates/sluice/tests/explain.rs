@@ -165,6 +165,9 @@ fn a_mask_limited_to_some_keys_does_not_count() {
     let t = text(&out);
     assert!(t.contains("google_cloud out_cloud_logging") && t.contains("slack out_slack"), "{t}");
     assert!(!t.lines().any(|l| l.contains("unmasked") && l.contains("out_kinesis")), "{t}");
+    let full = text(&sluice(&conf, &["explain"]));
+    assert!(full.contains("filter error.** mask") && full.contains("[mask limited to some fields"), "{full}");
+    assert!(full.contains("filter pii.** mask") && full.contains("[masks the record]"), "{full}");
 }
 
 #[test]

@@ -330,7 +330,12 @@ impl<'a> Builder<'a> {
                     f.masked = true;
                 }
                 self.reject(&f, label, format!("rejected by filter {name} ({loc})"));
-                let h = self.hop(node, "filter", &f.tags);
+                let mut h = self.hop(node, "filter", &f.tags);
+                if masks {
+                    h.text.push_str(" [masks the record]");
+                } else if self.g.directives[node].plugin == "mask" {
+                    h.text.push_str(" [mask limited to some fields: does not count as masking]");
+                }
                 f.hops.push(h);
                 continue;
             }

@@ -242,6 +242,27 @@ fn dot_output_is_read_by_graphviz() {
     );
     assert!(edges.iter().any(|(_, b, l)| b.contains("filter grep") && l.contains("label @CRITICAL")), "{edges:#?}");
     assert!(objects.iter().any(|o| o["label"].as_str() == Some("label @CRITICAL")), "no @CRITICAL cluster");
+    let red = |g: &serde_json::Value| -> Vec<String> {
+        let objects = g["objects"].as_array().cloned().unwrap_or_default();
+        g["edges"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| e["color"].as_str() == Some("red"))
+            .filter_map(|e| objects.iter().find(|o| o["_gvid"] == e["head"]).and_then(|o| o["label"].as_str()))
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(red(&g).is_empty(), "the reference configuration has no unmasked route: {:?}", red(&g));
+    // The broken variant: the route into Kinesis past the mask is drawn red.
+    let conf = variant(&dir, "<filter pii.**>\n  @type mask", "<filter pii.signup>\n  @type mask");
+    let out = sluice(&conf, &["explain", "--dot"]);
+    std::fs::write(&src, &out.stdout).expect("write");
+    let parsed = Command::new(dot).arg("-Tjson").arg(&src).output().expect("run dot");
+    assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
+    let g: serde_json::Value = serde_json::from_slice(&parsed.stdout).expect("dot json");
+    assert!(red(&g).iter().any(|l| l.contains("out_kinesis")), "{:?}", red(&g));
 }
 
 #[test]

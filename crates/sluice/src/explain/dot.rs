@@ -1,7 +1,8 @@
 //! `sluice explain --dot`: the route graph in Graphviz's DOT language (`| dot -Tsvg > routes.svg`).
 //! One node per directive, grouped by label; an edge per step a path takes, labelled with its tags.
 use super::graph::{End, Graph, Kind};
-use std::collections::BTreeSet;
+use super::pii;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 fn quote(s: &str) -> String {
@@ -59,9 +60,19 @@ pub fn render(g: &Graph) -> String {
         }
         let _ = writeln!(s, "  }}");
     }
-    let mut edges = BTreeSet::new();
+    // One edge per (from, to, label), drawn in the most telling style of the paths taking it.
+    let mut edges: BTreeMap<(String, String, String), Style> = BTreeMap::new();
     let mut drops = BTreeSet::new();
+    // Unmasked routes off the node: their edges are drawn bold red.
+    let unmasked: Vec<*const super::graph::Path> = pii::findings(g).iter().map(|f| f.path as *const _).collect();
     for p in &g.paths {
+        let style = if unmasked.contains(&(p as *const _)) {
+            Style::Unmasked
+        } else if p.via_error {
+            Style::Rejected
+        } else {
+            Style::Normal
+        };
         let mut prev: Option<usize> = None;
         let mut notes: Vec<&str> = Vec::new();
         for h in &p.hops {
@@ -72,7 +83,8 @@ pub fn render(g: &Graph) -> String {
                         if !notes.is_empty() {
                             l = format!("{}\n{l}", notes.join("\n"));
                         }
-                        edges.insert((format!("n{a}"), format!("n{n}"), l, p.via_error));
+                        let e = edges.entry((format!("n{a}"), format!("n{n}"), l)).or_insert(style);
+                        *e = (*e).max(style);
                     }
                     prev = Some(n);
                     notes.clear();
@@ -91,17 +103,31 @@ pub fn render(g: &Graph) -> String {
             if !notes.is_empty() {
                 l = format!("{}\n{l}", notes.join("\n"));
             }
-            edges.insert((format!("n{a}"), t, l, p.via_error));
+            let e = edges.entry((format!("n{a}"), t, l)).or_insert(style);
+            *e = (*e).max(style);
         }
     }
     for (id, text) in &drops {
         let _ = writeln!(s, "  {id} [label={}, shape=point, xlabel={}];", quote(""), quote(text));
     }
-    for (a, b, l, err) in &edges {
+    for ((a, b, l), st) in &edges {
         let l = quote(&l.replace('\n', "\u{0}")).replace('\u{0}', "\\n");
-        let style = if *err { ", style=dashed, color=red" } else { "" };
+        let style = match st {
+            Style::Normal => "",
+            Style::Rejected => ", style=dashed, color=gray40",
+            Style::Unmasked => ", color=red, penwidth=2, fontcolor=red",
+        };
         let _ = writeln!(s, "  {a} -> {b} [label={l}{style}];");
     }
     s.push_str("}\n");
     s
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Style {
+    Normal,
+    /// Records rejected on the way (to `@ERROR` or a `<secondary>`).
+    Rejected,
+    /// Part of an unmasked route off the node (`explain --pii` finding).
+    Unmasked,
 }

@@ -18,19 +18,37 @@ enum One {
 #[derive(Debug, Clone)]
 pub struct TagMatcher {
     pats: Vec<One>,
+    /// The set of tags it matches as one regex over the whole tag (for `sluice explain`, which reasons
+    /// about sets of tags with the same translation the router matches with).
+    language: String,
 }
 
 impl TagMatcher {
     /// `arg` is a directive's argument: space-separated patterns; empty means `**`.
     pub fn new(arg: &str) -> Result<TagMatcher, PatternError> {
         let mut pats = Vec::new();
+        let mut langs = Vec::new();
         for p in arg.split_whitespace() {
-            pats.push(compile(p)?);
+            let one = compile(p)?;
+            langs.push(match &one {
+                One::Any => "(?s:.*)".to_string(),
+                One::Exact(s) => regex::escape(s),
+                // A `/regex/` matches anywhere in the tag (is_match); a translated glob is anchored.
+                One::Re(r) if p.starts_with('/') => format!("(?s:.*)(?:{})(?s:.*)", r.as_str()),
+                One::Re(r) => format!("(?:{})", r.as_str()),
+            });
+            pats.push(one);
         }
         if pats.is_empty() {
             pats.push(One::Any);
+            langs.push("(?s:.*)".to_string());
         }
-        Ok(TagMatcher { pats })
+        Ok(TagMatcher { pats, language: langs.join("|") })
+    }
+
+    /// Every tag this matches, as a regex that must match the whole tag.
+    pub fn language(&self) -> &str {
+        &self.language
     }
 
     pub fn matches(&self, tag: &str) -> bool {

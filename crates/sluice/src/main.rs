@@ -1,5 +1,8 @@
 //! The `sluice` command: Fluentd's command line where it matters (`-c`, `--dry-run`, `-v`, `-q`).
 mod cli;
+mod config_test;
+mod explain;
+mod iam_policy;
 mod logging;
 mod registry;
 mod supervise;
@@ -74,7 +77,8 @@ fn run(args: cli::Args, log: &logging::LogControl) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the runtime")?;
     // Builders may spawn tasks (e.g. token refreshers), so assemble inside the runtime.
-    let assembled = runtime.block_on(async { engine::assemble(&root, registry.clone(), args.dry_run) });
+    let check_only = args.dry_run || args.command.is_some();
+    let assembled = runtime.block_on(async { engine::assemble(&root, registry.clone(), check_only) });
     // Before the warnings, so `<system> log_level error` quiets them too (as in Fluentd).
     log.apply(&assembled.log_levels);
     print_diagnostics(&assembled.diagnostics);
@@ -82,7 +86,22 @@ fn run(args: cli::Args, log: &logging::LogControl) -> anyhow::Result<ExitCode> {
         eprintln!("sluice: the configuration has {} error(s); nothing was started", assembled.diagnostics.errors.len());
         return Ok(ExitCode::FAILURE);
     };
+    match &args.command {
+        Some(cli::Command::Explain { dot, pii, strict }) => return Ok(explain::run(&root, *dot, *pii, *strict)),
+        Some(cli::Command::IamPolicy { region, account_id, gcp }) => {
+            let fill = iam_policy::Fill { region: region.clone(), account: account_id.clone() };
+            return Ok(print_policy(&root, &fill, *gcp));
+        }
+        Some(cli::Command::Test { tests }) => {
+            drop(engine);
+            return Ok(run_tests(&root, tests, &runtime));
+        }
+        None => {}
+    }
     if args.dry_run {
+        for w in explain::pii_warnings(&root) {
+            tracing::warn!("{w}");
+        }
         println!("sluice: configuration {} is valid (dry run)", args.config.display());
         return Ok(ExitCode::SUCCESS);
     }
@@ -94,3 +113,57 @@ fn run(args: cli::Args, log: &logging::LogControl) -> anyhow::Result<ExitCode> {
     tracing::info!("sluice stopped");
     Ok(ExitCode::SUCCESS)
 }
+
+/// `sluice iam-policy`: the AWS policy JSON on stdout (or the GCP roles with `--gcp`).
+fn print_policy(root: &config::Element, fill: &iam_policy::Fill, gcp: bool) -> ExitCode {
+    let roles = iam_policy::gcp_roles(root);
+    if gcp {
+        if roles.is_empty() {
+            eprintln!("sluice: no google_cloud output: no GCP role is needed");
+        }
+        for r in roles {
+            println!("{r}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    match iam_policy::aws_policy(root, fill) {
+        Some(p) => println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default()),
+        None => eprintln!("sluice: no AWS output: no AWS policy is needed"),
+    }
+    if !roles.is_empty() {
+        eprintln!("sluice: the google_cloud outputs also need a GCP role (sluice iam-policy --gcp):");
+        for r in roles {
+            eprintln!("  {r}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `sluice test`: run the test file's `<test>`s; exit 1 when one fails or the file is wrong.
+fn run_tests(root: &config::Element, tests: &std::path::Path, runtime: &tokio::runtime::Runtime) -> ExitCode {
+    let parsed = match config::parse_file(tests) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut reg = registry::build();
+    config_test::register(&mut reg);
+    match config_test::run(root, &parsed, Arc::new(reg), runtime) {
+        Ok(r) => {
+            print!("{}", r.text);
+            println!("{} passed, {} failed", r.passed, r.failed);
+            if r.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+

@@ -16,4 +16,6 @@ pub use formatter::Formatter;
 pub use input::{EmitError, Emitter, Input};
 pub use output::{Output, OutputMetrics, PluginError};
 pub use parser::{ParseError, Parsed, Parser, DEFAULT_MAX_JOINED_SIZE};
-pub use registry::{FilterBuilder, FormatterBuilder, InputBuilder, OutputBuilder, ParserBuilder, Registry};
+pub use registry::{
+    FilterBuilder, FormatterBuilder, InputBuilder, OutputBuilder, ParserBuilder, Registry, PII_ALLOWED,
+};

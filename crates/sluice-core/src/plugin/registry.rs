@@ -9,6 +9,9 @@ pub type OutputBuilder = fn(&Element, &BuildCtx) -> Result<Arc<dyn Output>, Conf
 pub type ParserBuilder = fn(&Element, &BuildCtx) -> Result<Box<dyn Parser>, ConfigError>;
 pub type FormatterBuilder = fn(&Element, &BuildCtx) -> Result<Arc<dyn Formatter>, ConfigError>;
 
+/// The output parameter that accepts unmasked personal data (see `sluice explain --pii`).
+pub const PII_ALLOWED: &str = "pii_allowed";
+
 /// Maps `@type` names to builders, one table per plugin kind.
 #[derive(Default)]
 pub struct Registry {
@@ -85,6 +88,9 @@ impl Registry {
 
     pub fn build_output(&self, s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
         let (b, _) = lookup(&self.outputs, "output", s, None)?;
+        // `pii_allowed` is for `sluice explain --pii` (this output accepts unmasked records knowingly):
+        // valid on every output, read here once so no plugin warns that it is unused.
+        s.bool_or(PII_ALLOWED, false)?;
         b(s, ctx)
     }
 

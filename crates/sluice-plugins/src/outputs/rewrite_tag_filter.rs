@@ -17,9 +17,9 @@ use sluice_core::util::RateLimiter;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// One piece of a compiled tag template.
+/// One piece of a compiled tag template (public so `sluice explain` reads templates as the plugin does).
 #[derive(Debug, Clone, PartialEq)]
-enum Piece {
+pub enum Piece {
     Lit(String),
     /// `${tag}` / `__TAG__` (after `remove_tag_prefix` / `remove_tag_regexp`).
     Tag,
@@ -281,7 +281,8 @@ fn parse_rewriterule(v: &str) -> Option<(&str, &str, &str)> {
 
 /// Compile a tag template: `${tag}`, `__TAG__`, `${tag_parts[N]}`, `__TAG_PARTS[N]__`, `${hostname}`,
 /// `__HOSTNAME__` and `$N`. Unknown `${...}`/`__X__` placeholders become empty, as in the plugin.
-fn parse_tag_template(t: &str) -> Result<Vec<Piece>, String> {
+/// Compile a rule's `tag` (`$1`, `${tag}`, `${tag_parts[N]}`, `${hostname}` and the `__X__` forms).
+pub fn parse_tag_template(t: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut lit = String::new();
     let mut rest = t;

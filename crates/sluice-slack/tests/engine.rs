@@ -90,6 +90,7 @@ async fn docs_examples_build() {
             shutdown: Shutdown::new(),
             eof: EofTracker::default(),
             dry_run: true,
+            check_dirs: false,
             metrics: sluice_core::metrics::Hub::new(),
         };
         if let Err(e) = reg.build_output(&conf, &ctx) {

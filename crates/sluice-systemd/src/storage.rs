@@ -68,9 +68,9 @@ impl StorageConfig {
                 _ => None,
             },
         };
-        if let (Some(file), true) = (&path, ctx.dry_run) {
+        if let Some(file) = &path {
             let dir = file.parent().unwrap_or(Path::new("."));
-            sluice_core::fs_check::writable_dir(dir).map_err(|e| s.error_at("path", format!("storage path: {e}")))?;
+            ctx.check_writable(dir).map_err(|e| s.error_at("path", format!("storage path: {e}")))?;
         }
         Ok(StorageConfig {
             path,

@@ -77,8 +77,13 @@ fn run(args: cli::Args, log: &logging::LogControl) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the runtime")?;
     // Builders may spawn tasks (e.g. token refreshers), so assemble inside the runtime.
-    let check_only = args.dry_run || args.command.is_some();
-    let assembled = runtime.block_on(async { engine::assemble(&root, registry.clone(), check_only) });
+    let mode = match (&args.command, args.dry_run) {
+        // Reading a configuration (explain, iam-policy, test) does not depend on this machine's directories.
+        (Some(_), _) => engine::Mode::ReadOnly,
+        (None, true) => engine::Mode::Check,
+        (None, false) => engine::Mode::Run,
+    };
+    let assembled = runtime.block_on(async { engine::assemble_as(&root, registry.clone(), mode) });
     // Before the warnings, so `<system> log_level error` quiets them too (as in Fluentd).
     log.apply(&assembled.log_levels);
     print_diagnostics(&assembled.diagnostics);
@@ -166,4 +171,3 @@ fn run_tests(root: &config::Element, tests: &std::path::Path, runtime: &tokio::r
         }
     }
 }
-

@@ -235,3 +235,24 @@ fn dry_run_checks_the_directories_sluice_must_write() {
         "a dry run creates nothing"
     );
 }
+
+/// Reading a configuration (`explain`, `iam-policy`) does not depend on this machine's directories: a
+/// production config whose state directory does not exist here is still explained.
+#[test]
+fn explain_does_not_check_this_machines_directories() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").expect("write blocker");
+    let conf = write_conf(
+        &dir,
+        "prod.conf",
+        &format!(
+            "<source>\n  @type sample\n  tag app\n</source>\n<match app>\n  @type file\n  path {}/out/app\n</match>\n",
+            blocker.display()
+        ),
+    );
+    let out = sluice().arg("explain").arg("-c").arg(&conf).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (ok, text) = dry_run(&conf);
+    assert!(!ok && text.contains("cannot be created"), "--dry-run still checks: {text}");
+}

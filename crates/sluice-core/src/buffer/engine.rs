@@ -303,7 +303,7 @@ impl BufferedOutput {
                 inner.resume(l);
             }
         } else if let Some(l) = &inner.layout {
-            crate::fs_check::writable_dir(&l.dir)
+            ctx.check_writable(&l.dir)
                 .map_err(|e| conf.section("buffer").unwrap_or(conf).error_at("path", format!("buffer path: {e}")))?;
         }
         Ok(BufferedOutput { inner })

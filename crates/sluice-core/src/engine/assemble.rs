@@ -21,12 +21,12 @@ pub struct Assembled {
 const UNSUPPORTED_DIRECTIVES: &[(&str, &str)] =
     &[("worker", "sluice runs one process with several threads; remove <worker> and keep its contents at top level")];
 
-fn system_config(root: &Element, dry_run: bool, diag: &mut Diagnostics, levels: &mut LogLevels) -> SystemConfig {
+fn system_config(root: &Element, check_dirs: bool, diag: &mut Diagnostics, levels: &mut LogLevels) -> SystemConfig {
     let state_dir = std::env::var_os("SLUICE_STATE_DIR").filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
     let mut sys = SystemConfig { hostname: crate::util::hostname(), state_dir, ..Default::default() };
     if let Some(s) = root.section("system") {
         sys.root_dir = s.get("root_dir").map(Into::into);
-        if let (Some(dir), true) = (&sys.root_dir, dry_run) {
+        if let (Some(dir), true) = (&sys.root_dir, check_dirs) {
             if let Err(e) = crate::fs_check::writable_dir(dir) {
                 diag.error(s.error_at("root_dir", format!("root_dir: {e}")));
             }
@@ -70,9 +70,24 @@ fn warn_ignored_system_settings(s: &Element, diag: &mut Diagnostics) {
     }
 }
 
+/// How `assemble` builds: to run, to check (`--dry-run`: nothing started, directories checked), or only to
+/// read the configuration (`sluice explain`: nothing started, nothing checked on this machine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Run,
+    Check,
+    ReadOnly,
+}
+
 /// Build every plugin of `root` and wire the router. With `dry_run` nothing is started and builders must
-/// not touch the outside world.
+/// not touch the outside world; the directories the configuration writes are checked.
 pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assembled {
+    assemble_as(root, registry, if dry_run { Mode::Check } else { Mode::Run })
+}
+
+pub fn assemble_as(root: &Element, registry: Arc<Registry>, mode: Mode) -> Assembled {
+    let dry_run = mode != Mode::Run;
+    let check_dirs = mode == Mode::Check;
     let mut diag = Diagnostics::default();
     let mut levels = LogLevels::default();
     let handle = RouterHandle::new();
@@ -80,10 +95,11 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
         registry: registry.clone(),
         router: handle.clone(),
         label: Arc::from(ROOT_LABEL),
-        system: Arc::new(system_config(root, dry_run, &mut diag, &mut levels)),
+        system: Arc::new(system_config(root, check_dirs, &mut diag, &mut levels)),
         shutdown: Shutdown::new(),
         eof: EofTracker::default(),
         dry_run,
+        check_dirs,
         metrics: Hub::new(),
     };
 

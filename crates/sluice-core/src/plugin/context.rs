@@ -37,6 +37,9 @@ pub struct BuildCtx {
     pub eof: EofTracker,
     /// Only checking the configuration (`--dry-run`): builders must not open sockets or files.
     pub dry_run: bool,
+    /// `--dry-run` (and a reload's check): also verify that the directories the configuration writes are
+    /// writable. Off for tools that only read the configuration (`sluice explain`, `iam-policy`).
+    pub check_dirs: bool,
     /// Every component of the configuration and its metrics (filled by `engine::assemble`).
     pub metrics: Arc<Hub>,
 }
@@ -53,7 +56,17 @@ impl BuildCtx {
             shutdown: Shutdown::new(),
             eof: EofTracker::default(),
             dry_run: false,
+            check_dirs: false,
             metrics: Hub::new(),
+        }
+    }
+
+    /// With [`Self::check_dirs`], whether sluice could create and write `dir` (see [`crate::fs_check`]).
+    pub fn check_writable(&self, dir: &std::path::Path) -> Result<(), String> {
+        if self.check_dirs {
+            crate::fs_check::writable_dir(dir)
+        } else {
+            Ok(())
         }
     }
 }

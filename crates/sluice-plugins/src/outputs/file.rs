@@ -245,10 +245,8 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError
     if !as_secondary {
         placeholders::check_keys(&template.replace(INDEX, ""), &keys, s, "path")?;
     }
-    if ctx.dry_run {
-        sluice_core::fs_check::writable_dir(&sluice_core::fs_check::static_dir(&template))
-            .map_err(|e| s.error_at("path", format!("path: {e}")))?;
-    }
+    ctx.check_writable(&sluice_core::fs_check::static_dir(&template))
+        .map_err(|e| s.error_at("path", format!("path: {e}")))?;
     if as_secondary && symlink_path.is_some() {
         return Err(s.error_at(
             "symlink_path",

@@ -50,10 +50,8 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError
         b.mark_all_used();
     }
     placeholders::check_keys(&template.replace("${chunk_id}", ""), &keys, s, "directory")?;
-    if ctx.dry_run {
-        sluice_core::fs_check::writable_dir(&sluice_core::fs_check::static_dir(&template))
-            .map_err(|e| s.error_at("directory", format!("directory: {e}")))?;
-    }
+    ctx.check_writable(&sluice_core::fs_check::static_dir(&template))
+        .map_err(|e| s.error_at("directory", format!("directory: {e}")))?;
     Ok(Arc::new(SecondaryFile { template, append, gzip, metrics: Arc::default() }))
 }
 

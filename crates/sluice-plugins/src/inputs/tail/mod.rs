@@ -58,9 +58,8 @@ impl Tail {
         if cfg.multiline_flush_interval.is_some() && !parser.is_joining() {
             tracing::debug!("tail: multiline_flush_interval has no effect with a parser that does not join lines");
         }
-        if let (Some(p), true) = (&cfg.pos_file, ctx.dry_run) {
-            sluice_core::fs_check::writable_dir(pos_file::dir_of(p))
-                .map_err(|e| s.error_at("pos_file", format!("pos_file: {e}")))?;
+        if let Some(p) = &cfg.pos_file {
+            ctx.check_writable(pos_file::dir_of(p)).map_err(|e| s.error_at("pos_file", format!("pos_file: {e}")))?;
         }
         if cfg.exit_on_eof && !ctx.dry_run {
             ctx.eof.register();

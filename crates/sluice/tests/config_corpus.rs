@@ -22,6 +22,8 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("k8s-fluentd-gcp-configmap.conf", &["input exec", "filter add_insert_ids", "output record_reformer"]),
     ("k8s-fluentd-elasticsearch-configmap.conf", &["output elasticsearch"]),
     ("aws-container-insights-fluentd.conf", &[]),
+    ("sumologic-source-containers.conf", &["filter kubernetes_sumologic"]),
+    ("sumologic-readme-copy-s3.conf", &["output sumologic"]),
 ];
 
 fn corpus_dir() -> PathBuf {

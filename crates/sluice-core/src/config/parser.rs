@@ -641,6 +641,12 @@ impl Scanner<'_> {
                         buf.push('\\');
                         self.pos += 1;
                         if let Some(n) = rest[1..].chars().next() {
+                            // Ruby's JSON parser, which Fluentd uses, accepts an unknown escape such as
+                            // `\.` and keeps it as written (backslash and all): configurations write
+                            // regexps that way (`annotation_match ["sumologic\.com.*"]`).
+                            if !matches!(n, '"' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't' | 'u') {
+                                buf.push('\\');
+                            }
                             buf.push(n);
                             self.advance_char(n);
                         }
@@ -914,6 +920,10 @@ mod tests {
         assert_eq!(v(a, "arr"), r#"["a","b#c",1]"#);
         assert_eq!(v(a, "h"), r#"{"k":"v","n":{"x":2}}"#);
         assert_eq!(v(a, "next"), "z");
+        // An unknown escape is kept as written, as Ruby's JSON parser does; known ones are decoded.
+        let root = parse("<a>\n r [\"sumologic\\.com.*\", \"t\\tx\\\\y\"]\n</a>").unwrap();
+        let arr: Vec<String> = serde_json::from_str(v(&root.children[0], "r")).unwrap();
+        assert_eq!(arr, ["sumologic\\.com.*", "t\tx\\y"]);
         assert_eq!(a.attrs[2].loc.line, 7);
         let e = parse("<a>\n arr [1, 2\n</a>\n").unwrap_err();
         assert!(e.to_string().contains("t.conf:2"), "{e}");

@@ -535,6 +535,20 @@ fn multi_format_first_matching_pattern_wins() {
     assert!(try_parser("@type multi_format").is_err(), "needs a <pattern>");
 }
 
+/// A parser type written `/RE/` is the regexp parser, as Fluentd's `new_parser` makes it: GKE's ConfigMap
+/// writes `format /RE/` in a multi_format `<pattern>`, Container Insights `@type /RE/` through an
+/// environment variable.
+#[test]
+fn a_regexp_written_as_the_type_is_the_regexp_parser() {
+    let mut p = parser(
+        "@type multi_format\n<pattern>\n  format json\n</pattern>\n<pattern>\n  format /^(?<stream>stdout|stderr) (?<log>.*)$/\n</pattern>",
+    );
+    assert_eq!(one(&mut p, "stderr boom"), (None, record! {"stream" => "stderr", "log" => "boom"}));
+    not_matched(&mut p, "other line");
+    let mut p = parser("@type /^(?<level>[A-Z]+) (?<msg>.*)$/");
+    assert_eq!(one(&mut p, "WARN disk full"), (None, record! {"level" => "WARN", "msg" => "disk full"}));
+}
+
 // ---------------------------------------------------------------- multiline
 
 const JAVA_LOG: &str = r#"@type multiline

@@ -61,14 +61,15 @@ fn run(args: cli::Args, log: &logging::LogControl) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    let root = match config::parse_file(&args.config) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!("sluice: the configuration has 1 error(s); nothing was started");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
+    // Every syntax and embedded-Ruby error at once; the plugins are checked too when the sections'
+    // structure could be read.
+    let loaded = config::load_file(&args.config);
+    if !loaded.structure_ok {
+        print_diagnostics(&loaded.diagnostics);
+        eprintln!("sluice: the configuration has {} error(s); nothing was started", loaded.diagnostics.errors.len());
+        return Ok(ExitCode::FAILURE);
+    }
+    let root = loaded.root;
     let registry = Arc::new(registry::build());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.workers.max(1))
@@ -83,7 +84,8 @@ fn run(args: cli::Args, log: &logging::LogControl) -> anyhow::Result<ExitCode> {
         (None, true) => engine::Mode::Check,
         (None, false) => engine::Mode::Run,
     };
-    let assembled = runtime.block_on(async { engine::assemble_as(&root, registry.clone(), mode) });
+    let assembled =
+        runtime.block_on(async { engine::assemble_checked(&root, loaded.diagnostics, registry.clone(), mode) });
     // Before the warnings, so `<system> log_level error` quiets them too (as in Fluentd).
     log.apply(&assembled.log_levels);
     print_diagnostics(&assembled.diagnostics);

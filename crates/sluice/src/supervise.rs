@@ -99,12 +99,17 @@ pub async fn run(mut engine: Engine, root: Element, reload: Reload) -> Result<()
 
 /// Parse and build the configuration without starting anything: every error, as `--dry-run` reports them.
 fn check(reload: &Reload) -> Result<Element, Vec<String>> {
-    let root = config::parse_file(&reload.config).map_err(|e| vec![e.to_string()])?;
-    let checked = engine::assemble(&root, reload.registry.clone(), true);
+    let loaded = config::load_file(&reload.config);
+    let errors = |d: &sluice_core::config::Diagnostics| d.errors.iter().map(ToString::to_string).collect();
+    if !loaded.structure_ok {
+        return Err(errors(&loaded.diagnostics));
+    }
+    let checked =
+        engine::assemble_checked(&loaded.root, loaded.diagnostics, reload.registry.clone(), engine::Mode::Check);
     if checked.engine.is_some() && checked.diagnostics.errors.is_empty() {
-        Ok(root)
+        Ok(loaded.root)
     } else {
-        Err(checked.diagnostics.errors.iter().map(ToString::to_string).collect())
+        Err(errors(&checked.diagnostics))
     }
 }
 

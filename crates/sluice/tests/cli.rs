@@ -93,6 +93,67 @@ fn syntax_error_names_the_line() {
     assert!(err.contains(&format!("{}:1", conf.display())), "{err}");
 }
 
+/// Syntax errors, Ruby the subset cannot evaluate, unset required variables, unreadable includes and
+/// plugin errors all come out of one `--dry-run`, each at its file:line, with one count.
+#[test]
+fn dry_run_reports_syntax_ruby_include_and_plugin_errors_in_one_pass() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(dir.path().join("conf.d")).expect("mkdir");
+    let inc = write_conf(&dir, "conf.d/out.conf", "<match inc.**>\n  @type null\n  x \"#{`hostname`}\"\n</match>\n");
+    let conf = write_conf(
+        &dir,
+        "many.conf",
+        "@include conf.d/*.conf\n@include conf.d\n@include not_there.conf\n\
+         <source>\n  @type sample\n  tag \"#{File.read('/etc/hostname')}\"\n</source>\n\
+         <source>\n  @type sample\n  tag ok\n  rate \"#{ENV.fetch('SLUICE_CLI_T_NEVER_SET')}\"\n</source>\n\
+         <match ok>\n  @type stdout\n  bad \"x\" junk\n</match>\n\
+         <match other>\n  @type no_such_output\n</match>\n\
+         <match s.**>\n  @type stdout\n  unused_here 1\n</match>\n",
+    );
+    let out = sluice()
+        .arg("-c")
+        .arg(&conf)
+        .arg("--dry-run")
+        .env("SLUICE_LOG", "warn")
+        .env_remove("SLUICE_CLI_T_NEVER_SET")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let path = conf.display().to_string();
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert!(errors.iter().any(|l| l.contains(&format!("{}:3:", inc.display())) && l.contains("backticks")), "{err}");
+    assert!(errors.iter().any(|l| l.contains(&format!("{path}:2:")) && l.contains("not a regular file")), "{err}");
+    assert!(errors.iter().any(|l| l.contains(&format!("{path}:6:")) && l.contains("File.read")), "{err}");
+    assert!(errors.iter().any(|l| l.contains(&format!("{path}:11:")) && l.contains("SLUICE_CLI_T_NEVER_SET")), "{err}");
+    assert!(errors.iter().any(|l| l.contains(&format!("{path}:15:")) && l.contains("unexpected text")), "{err}");
+    assert!(errors.iter().any(|l| l.contains(&format!("{path}:18: unknown output plugin 'no_such_output'"))), "{err}");
+    assert_eq!(errors.len(), 6, "{err}");
+    assert!(err.contains("the configuration has 6 error(s)"), "{err}");
+    // A directive with a parse error is not built: no "tag is required" on top of the Ruby error.
+    assert!(!err.contains("'tag' parameter is required"), "{err}");
+    // A missing plain include is included as nothing (as in Fluentd), with a warning; a directive that
+    // was built still gets its "not used" warning.
+    assert!(err.contains(&format!("{path}:3:")) && err.contains("not_there.conf"), "{err}");
+    assert!(err.contains("parameter 'unused_here' in <match s.**> is not used"), "{err}");
+
+    // Broken section structure: every syntax error is listed; plugins are not checked on a guessed tree.
+    let conf = write_conf(
+        &dir,
+        "structure.conf",
+        "<source>\n  @type sample\n  <parse>\n    @type json\n</source>\n</match>\n\
+         <match a>\n  @type nope\n  v \"#{nil.upcase}\"\n</match>\n<filter b>\n  @type grep\n",
+    );
+    let out = sluice().arg("-c").arg(&conf).arg("--dry-run").output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let path = conf.display().to_string();
+    for (line, what) in [(3, "<parse> is not closed"), (6, "</match>"), (9, "upcase"), (11, "<filter> is not closed")] {
+        assert!(err.contains(&format!("error: {path}:{line}:")) && err.contains(what), "{line} {what}: {err}");
+    }
+    assert!(err.contains("the configuration has 4 error(s)") && !err.contains("nope'"), "{err}");
+}
+
 #[test]
 fn missing_config_file_is_a_clear_error() {
     let out = sluice().args(["-c", "/nonexistent/fluent.conf", "--dry-run"]).output().expect("run");

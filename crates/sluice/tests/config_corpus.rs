@@ -18,6 +18,12 @@ const EXPECTED: &[(&str, &[&str])] = &[
     ("daemonset-v1.4-debian-kinesis.conf", &[]),
     ("fluentd-example-in_tail.conf", &[]),
     ("fluentd-example-out_file.conf", &[]),
+    ("helm-fluentd-chart-default.conf", &["output elasticsearch"]),
+    ("k8s-fluentd-gcp-configmap.conf", &["input exec", "filter add_insert_ids", "output record_reformer"]),
+    ("k8s-fluentd-elasticsearch-configmap.conf", &["output elasticsearch"]),
+    ("aws-container-insights-fluentd.conf", &[]),
+    ("sumologic-source-containers.conf", &["filter kubernetes_sumologic"]),
+    ("sumologic-readme-copy-s3.conf", &["output sumologic"]),
 ];
 
 fn corpus_dir() -> PathBuf {
@@ -44,6 +50,11 @@ fn dry_run(file: &Path) -> (BTreeSet<String>, usize, String) {
         .env("FLUENT_FOWARD_PORT", "24224")
         .env("KUBERNETES_SERVICE_HOST", "10.0.0.1")
         .env("KUBERNETES_SERVICE_PORT", "443")
+        .env("AWS_REGION", "us-east-1")
+        .env("CLUSTER_NAME", "prod")
+        .env("NODE_NAME", "node-1")
+        // As the Container Insights DaemonSet sets it (CRI logs): a regexp as the parser's @type.
+        .env("FLUENT_CONTAINER_TAIL_PARSER_TYPE", "/^(?<time>.+) (?<stream>stdout|stderr) (?<logtag>[FP]) (?<log>.*)$/")
         .env("SLUICE_LOG", "warn")
         .output()
         .expect("run sluice");

@@ -171,6 +171,25 @@ pub fn parse(conf: &Element) -> Result<Option<Element>, ConfigError> {
     Ok(Some(p))
 }
 
+/// A parser type written as `/RE/` is the regexp parser with that expression, as Fluentd's
+/// `Plugin.new_parser` makes it: AWS Container Insights writes
+/// `@type "#{ENV['FLUENT_CONTAINER_TAIL_PARSER_TYPE'] || 'json'}"` with a regexp in that variable, and
+/// GKE's ConfigMap `format /RE/` in a multi_format `<pattern>`. The rewritten section, or `None`.
+pub fn regexp_type(parse: &Element) -> Option<Element> {
+    let i = parse.attrs.iter().position(|a| a.key == "@type" || a.key == "type")?;
+    let t = parse.attrs[i].value.trim();
+    if !(t.len() >= 2 && t.starts_with('/') && t.ends_with('/')) {
+        return None;
+    }
+    let expression = t[1..t.len() - 1].to_string();
+    // In place, so the parameters keep their positions (`Element::mark_used_from` pairs them by position).
+    let mut fixed = parse.clone();
+    fixed.attrs[i].value = "regexp".into();
+    let loc = fixed.attrs[i].loc.clone();
+    fixed.set("expression", expression, loc);
+    Some(fixed)
+}
+
 /// Ruby's `String#split(sep)`: trailing empty fields are dropped.
 fn split_ruby<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
     let mut v: Vec<&str> = if sep.is_empty() { vec![s] } else { s.split(sep).collect() };
@@ -290,6 +309,19 @@ mod tests {
         // An explicit <buffer> wins: nothing is converted.
         assert!(buffer(&match_of("  buffer_type file\n  <buffer>\n  </buffer>")).unwrap().is_none());
         assert!(buffer(&match_of("  path /x")).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_regexp_as_parse_type_is_the_regexp_parser() {
+        std::env::set_var("SLUICE_COMPAT_T_PARSER", "/^(?<time>.+) (?<log>.*)$/");
+        let m = match_of(
+            "  <parse>\n    @type \"#{ENV['SLUICE_COMPAT_T_PARSER'] || 'json'}\"\n    time_format %d\n  </parse>",
+        );
+        let p = regexp_type(&m.children[0]).unwrap();
+        assert_eq!(p.get("@type"), Some("regexp"));
+        assert_eq!(p.get("expression"), Some("^(?<time>.+) (?<log>.*)$"));
+        assert_eq!(p.attrs[1].key, "time_format");
+        assert!(regexp_type(&match_of("  <parse>\n    @type json\n  </parse>").children[0]).is_none());
     }
 
     #[test]

@@ -48,11 +48,22 @@ pub struct Element {
     pub attrs: Vec<Attr>,
     pub children: Vec<Element>,
     pub loc: Location,
+    /// The front end reported an error inside this section (a value it could not evaluate, a line it
+    /// could not read). The error says what is wrong; the directive holding it is not built, so its
+    /// half-read parameters add no second, misleading error.
+    pub parse_failed: bool,
 }
 
 impl Element {
     pub fn new(name: impl Into<String>, arg: impl Into<String>, loc: Location) -> Self {
-        Element { name: name.into(), arg: arg.into(), attrs: Vec::new(), children: Vec::new(), loc }
+        Element {
+            name: name.into(),
+            arg: arg.into(),
+            attrs: Vec::new(),
+            children: Vec::new(),
+            loc,
+            parse_failed: false,
+        }
     }
 
     /// Add or replace a parameter (the last one written wins, as in Fluentd).
@@ -211,6 +222,11 @@ impl Element {
         let mut out = Vec::new();
         self.collect_unused(&mut out);
         out
+    }
+
+    /// Whether the front end reported an error in this section or any section inside it.
+    pub fn has_parse_error(&self) -> bool {
+        self.parse_failed || self.children.iter().any(Element::has_parse_error)
     }
 
     /// `<match **>` as Fluentd prints a section in messages.

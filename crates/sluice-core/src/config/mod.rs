@@ -12,7 +12,7 @@ pub mod yaml;
 
 pub use element::{Attr, Element, Location};
 pub use error::{ConfigError, Diagnostics};
-pub use parser::parse_str;
+pub use parser::{parse_str, Parsed};
 
 /// Read a configuration file, choosing the front end by extension as Fluentd does: `.yaml`/`.yml`
 /// are YAML, anything else is Fluentd syntax.
@@ -22,6 +22,23 @@ pub fn parse_file(path: &std::path::Path) -> Result<Element, ConfigError> {
     } else {
         parser::parse_file(path)
     }
+}
+
+/// Read a configuration file with every problem the front end finds (see [`Parsed`]), so `--dry-run`
+/// can report them all. Fluentd syntax recovers after each error; YAML stops at its first.
+pub fn load_file(path: &std::path::Path) -> Parsed {
+    if !yaml::is_yaml_path(path) {
+        return parser::parse_file_all(path);
+    }
+    let (root, diagnostics, structure_ok) = match yaml::parse_file(path) {
+        Ok(root) => (root, Diagnostics::default(), true),
+        Err(e) => {
+            let mut d = Diagnostics::default();
+            d.error(e);
+            (Element::new("ROOT", "", Location::new(path, 1)), d, false)
+        }
+    };
+    Parsed { root, diagnostics, structure_ok }
 }
 
 /// The largest configuration file sluice reads (real ones are a few KiB).

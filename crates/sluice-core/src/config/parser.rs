@@ -7,7 +7,12 @@
 //! evaluated by the core's Ruby subset ([`crate::ruby`]); code outside it is an error naming the line
 //! and the missing construct, never silently kept as text. `use_nil` / `use_default` leave the whole
 //! parameter unset, so the plugin uses its default.
-use super::{ConfigError, Element, Location};
+//!
+//! Unlike Fluentd, which stops at the first problem, the parser recovers and goes on, so `--dry-run`
+//! lists every error of the file at once: a bad value or line marks its section
+//! ([`Element::parse_failed`]) and parsing resumes on the next line; an end tag that closes an
+//! enclosing section closes the sections left open inside it; a stray end tag is skipped.
+use super::{ConfigError, Diagnostics, Element, Location};
 use crate::ruby::RValue;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,16 +22,65 @@ const MAX_INCLUDE_DEPTH: usize = 32;
 /// Sections nested deeper than this are an error (real configurations nest 3 or 4 deep); without a
 /// bound, hostile nesting would overflow the stack.
 pub const MAX_SECTION_DEPTH: usize = 64;
+/// After this many errors the parser stops reading: a file that is not a configuration at all would
+/// otherwise give one error per line.
+pub const MAX_ERRORS: usize = 100;
 
-pub fn parse_str(text: &str, file: &Path) -> Result<Element, ConfigError> {
+/// A parsed configuration with every problem the front end found.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The tree as far as it could be read; sections holding an error have `parse_failed` set.
+    pub root: Element,
+    pub diagnostics: Diagnostics,
+    /// False when sections were not closed where they should be: which directive holds which line is
+    /// then a guess, so nothing should be built from the tree.
+    pub structure_ok: bool,
+}
+
+/// What a parse collects besides the tree (shared by a file and the files it includes).
+#[derive(Default)]
+struct Collect {
+    diag: Diagnostics,
+    structure_ok: bool,
+    /// Set after a fatal problem (an include loop, nesting too deep, too many errors): stop reading.
+    abandoned: bool,
+}
+
+/// Parse everything, collecting every error (see [`Parsed`]).
+pub fn parse_str_all(text: &str, file: &Path) -> Parsed {
     let mut root = Element::new("ROOT", "", Location::new(file, 1));
-    parse_into(text, file, &mut root, 0, 0)?;
-    Ok(root)
+    let mut out = Collect { structure_ok: true, ..Default::default() };
+    parse_into(text, file, &mut root, 0, 0, &mut out);
+    Parsed { root, diagnostics: out.diag, structure_ok: out.structure_ok }
+}
+
+/// [`parse_str_all`] on a file; a file that cannot be read is one error and an empty tree.
+pub fn parse_file_all(path: &Path) -> Parsed {
+    match read(path, None) {
+        Ok(text) => parse_str_all(&text, path),
+        Err(e) => {
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.error(e);
+            Parsed { root: Element::new("ROOT", "", Location::new(path, 1)), diagnostics, structure_ok: false }
+        }
+    }
+}
+
+/// The tree, or the first error (for callers that only need a valid configuration).
+pub fn parse_str(text: &str, file: &Path) -> Result<Element, ConfigError> {
+    first_error(parse_str_all(text, file))
 }
 
 pub fn parse_file(path: &Path) -> Result<Element, ConfigError> {
-    let text = read(path, None)?;
-    parse_str(&text, path)
+    first_error(parse_file_all(path))
+}
+
+fn first_error(mut p: Parsed) -> Result<Element, ConfigError> {
+    if p.diagnostics.errors.is_empty() {
+        Ok(p.root)
+    } else {
+        Err(p.diagnostics.errors.swap_remove(0))
+    }
 }
 
 /// The inside of a double-quoted string (escapes and `"#{...}"`), for front ends that get the text
@@ -34,22 +88,18 @@ pub fn parse_file(path: &Path) -> Result<Element, ConfigError> {
 /// `None` when the string used `use_nil` / `use_default`: the parameter is left unset.
 pub(crate) fn eval_double_quoted(body: &str, loc: &Location) -> Result<Option<String>, ConfigError> {
     let text = format!("{body}\"");
-    let mut p = Scanner {
-        src: text.as_bytes(),
-        text: &text,
-        pos: 0,
-        line: loc.line,
-        file: loc.file.clone(),
-        path: PathBuf::from(&*loc.file),
-        depth: 0,
-        special: false,
-        nest: 0,
-    };
-    let out = p.double_quoted()?;
-    if p.pos != text.len() {
-        return Err(ConfigError::at(&p.loc(), "a '\"' ends the string early").with_hint("escape it as \\\""));
+    let mut out = Collect::default();
+    let mut p = Scanner::new(&text, loc.file.clone(), PathBuf::from(&*loc.file), 0, 0, &mut out);
+    p.line = loc.line;
+    let value = p.double_quoted()?;
+    let (special, ended) = (p.special, p.pos == text.len());
+    if let Some(e) = out.diag.errors.into_iter().next() {
+        return Err(e);
     }
-    Ok((!p.special).then_some(out))
+    if !ended {
+        return Err(ConfigError::at(loc, "a '\"' ends the string early").with_hint("escape it as \\\""));
+    }
+    Ok((!special).then_some(value))
 }
 
 thread_local! {
@@ -76,19 +126,9 @@ fn read(path: &Path, from: Option<&Location>) -> Result<String, ConfigError> {
     super::read_file(path, from)
 }
 
-fn parse_into(text: &str, file: &Path, into: &mut Element, depth: usize, nest: usize) -> Result<(), ConfigError> {
-    let mut p = Scanner {
-        src: text.as_bytes(),
-        text,
-        pos: 0,
-        line: 1,
-        file: Arc::from(file.to_string_lossy().as_ref()),
-        path: file.to_path_buf(),
-        depth,
-        special: false,
-        nest,
-    };
-    p.body(into, None)
+fn parse_into(text: &str, file: &Path, into: &mut Element, depth: usize, nest: usize, out: &mut Collect) {
+    let mut p = Scanner::new(text, Arc::from(file.to_string_lossy().as_ref()), file.to_path_buf(), depth, nest, out);
+    p.body(into, None);
 }
 
 struct Scanner<'a> {
@@ -102,8 +142,32 @@ struct Scanner<'a> {
     depth: usize,
     /// Set when a double-quoted value used Fluentd's `use_nil` / `use_default`.
     special: bool,
+    /// Set when the current value had an error that was reported (it is not stored).
+    value_failed: bool,
     /// How many sections deep the scanner is (across includes).
     nest: usize,
+    /// The names of the sections open in this file, outermost first.
+    open: Vec<String>,
+    out: &'a mut Collect,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(text: &'a str, file: Arc<str>, path: PathBuf, depth: usize, nest: usize, out: &'a mut Collect) -> Self {
+        Scanner {
+            src: text.as_bytes(),
+            text,
+            pos: 0,
+            line: 1,
+            file,
+            path,
+            depth,
+            special: false,
+            value_failed: false,
+            nest,
+            open: Vec::new(),
+            out,
+        }
+    }
 }
 
 impl Scanner<'_> {
@@ -113,6 +177,31 @@ impl Scanner<'_> {
 
     fn err(&self, msg: impl Into<String>) -> ConfigError {
         ConfigError::at(&(self.loc()), msg)
+    }
+
+    /// Record an error and keep going (up to [`MAX_ERRORS`]).
+    fn report(&mut self, e: ConfigError) {
+        if self.out.abandoned {
+            return;
+        }
+        self.out.diag.error(e);
+        if self.out.diag.errors.len() >= MAX_ERRORS {
+            let loc = self.loc();
+            self.out.diag.error(ConfigError::at(&loc, format!("{MAX_ERRORS} errors: stopped reading here")));
+            self.out.abandoned = true;
+        }
+    }
+
+    /// An error in the sections' structure: the tree is then not built from.
+    fn structural(&mut self, e: ConfigError) {
+        self.out.structure_ok = false;
+        self.report(e);
+    }
+
+    /// An error in the value being read: reported, and the value is not stored.
+    fn fail(&mut self, e: ConfigError) {
+        self.value_failed = true;
+        self.report(e);
     }
 
     fn peek(&self) -> Option<u8> {
@@ -160,19 +249,23 @@ impl Scanner<'_> {
         }
     }
 
-    /// After a complete statement only blanks and a comment may remain on the line.
-    fn end_of_line(&mut self, what: &str) -> Result<(), ConfigError> {
+    /// After a complete statement only blanks and a comment may remain on the line. Anything else is
+    /// reported and skipped; false then.
+    fn end_of_line(&mut self, what: &str) -> bool {
         self.skip_blanks();
         match self.peek() {
-            None | Some(b'\n') => Ok(()),
-            Some(b'\r') if self.src.get(self.pos + 1) == Some(&b'\n') => Ok(()),
+            None | Some(b'\n') => true,
+            Some(b'\r') if self.src.get(self.pos + 1) == Some(&b'\n') => true,
             Some(b'#') => {
                 self.skip_to_eol();
-                Ok(())
+                true
             }
             Some(_) => {
                 let rest = self.rest_of_line();
-                Err(self.err(format!("unexpected text '{rest}' after {what}")))
+                let e = self.err(format!("unexpected text '{rest}' after {what}"));
+                self.report(e);
+                self.skip_to_eol();
+                false
             }
         }
     }
@@ -182,47 +275,86 @@ impl Scanner<'_> {
         self.text[self.pos..end].trim_end().to_string()
     }
 
-    fn body(&mut self, elem: &mut Element, closing: Option<&Location>) -> Result<(), ConfigError> {
+    /// A value whose end was not found (an unclosed string): report it and resume on the line after
+    /// the one it started on, as if that line were not there.
+    fn unterminated(&mut self, e: ConfigError, start: (usize, u32)) {
+        self.report(e);
+        (self.pos, self.line) = start;
+        self.skip_to_eol();
+    }
+
+    fn body(&mut self, elem: &mut Element, closing: Option<&Location>) {
         loop {
+            if self.out.abandoned {
+                return;
+            }
             self.skip_space_and_comments();
             if self.peek().is_none() {
                 if let Some(open) = closing {
-                    return Err(ConfigError::at(
-                        &open.clone(),
+                    self.structural(ConfigError::at(
+                        open,
                         format!(
                             "section <{}> is not closed: expected </{}> before the end of the file",
                             elem.name, elem.name
                         ),
                     ));
                 }
-                return Ok(());
+                return;
             }
             if self.at("</") {
-                let loc = self.loc();
-                self.pos += 2;
-                let name = self.take_while(|c| c != b'>' && c != b'\n').trim().to_string();
-                if self.peek() != Some(b'>') {
-                    return Err(self.err(format!("expected '>' to end </{name}")));
+                if self.end_tag(elem, closing) {
+                    return;
                 }
-                self.pos += 1;
-                if closing.is_none() {
-                    return Err(ConfigError::at(&(loc), format!("unexpected </{name}>: no section is open")));
-                }
-                if name != elem.name {
-                    return Err(ConfigError::at(
-                        &loc,
-                        format!("unmatched end tag </{name}>: expected </{}>", elem.name),
-                    ));
-                }
-                self.end_of_line(&format!("</{name}>"))?;
-                return Ok(());
-            }
-            if self.peek() == Some(b'<') {
-                self.section(elem)?;
                 continue;
             }
-            self.parameter(elem)?;
+            if self.peek() == Some(b'<') {
+                self.section(elem);
+                continue;
+            }
+            self.parameter(elem);
         }
+    }
+
+    /// An end tag inside `elem`: true when `elem` ends here (by its own tag, or by one that closes an
+    /// enclosing section, which is then left for that section to read).
+    fn end_tag(&mut self, elem: &mut Element, closing: Option<&Location>) -> bool {
+        let start = (self.pos, self.line);
+        let loc = self.loc();
+        self.pos += 2;
+        let name = self.take_while(|c| c != b'>' && c != b'\n').trim().to_string();
+        if self.peek() == Some(b'>') {
+            self.pos += 1;
+        } else {
+            let e = self.err(format!("expected '>' to end </{name}"));
+            self.report(e);
+        }
+        let Some(open) = closing else {
+            self.structural(ConfigError::at(&loc, format!("unexpected </{name}>: no section is open")));
+            self.skip_to_eol();
+            return false;
+        };
+        if name == elem.name {
+            self.end_of_line(&format!("</{name}>"));
+            return true;
+        }
+        let encloses = self.open.len() > 1 && self.open[..self.open.len() - 1].contains(&name);
+        if encloses {
+            self.structural(
+                ConfigError::at(
+                    open,
+                    format!(
+                        "section <{}> is not closed: </{name}> at line {} ends an enclosing section first",
+                        elem.name, loc.line
+                    ),
+                )
+                .with_hint(format!("add </{}> before it", elem.name)),
+            );
+            (self.pos, self.line) = start;
+            return true;
+        }
+        self.structural(ConfigError::at(&loc, format!("unmatched end tag </{name}>: expected </{}>", elem.name)));
+        self.skip_to_eol();
+        false
     }
 
     fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &str {
@@ -236,54 +368,92 @@ impl Scanner<'_> {
         &self.text[start..self.pos]
     }
 
-    fn section(&mut self, parent: &mut Element) -> Result<(), ConfigError> {
+    fn section(&mut self, parent: &mut Element) {
         let loc = self.loc();
         self.pos += 1;
         let name = self.take_while(|c| !c.is_ascii_whitespace() && c != b'>').to_string();
         if name.is_empty() {
-            return Err(self.err("expected a section name after '<'"));
+            let e = self.err("expected a section name after '<'");
+            self.report(e);
+            parent.parse_failed = true;
+            self.skip_to_eol();
+            return;
         }
         self.skip_blanks();
         let arg = self.take_while(|c| c != b'>' && c != b'\n').trim().to_string();
-        if self.peek() != Some(b'>') {
-            return Err(ConfigError::at(&(loc), format!("expected '>' to end <{name}{}", sp(&arg))));
-        }
-        self.pos += 1;
-        self.end_of_line(&format!("<{name}{}>", sp(&arg)))?;
-        let arg = section_arg(arg, &loc)?;
+        let mut failed = if self.peek() == Some(b'>') {
+            self.pos += 1;
+            !self.end_of_line(&format!("<{name}{}>", sp(&arg)))
+        } else {
+            // Read it as the section it was meant to be: its end tag then closes it.
+            self.report(ConfigError::at(&loc, format!("expected '>' to end <{name}{}", sp(&arg))));
+            true
+        };
+        let arg = match section_arg(&arg, &loc) {
+            Ok(a) => a,
+            Err(e) => {
+                self.report(e);
+                failed = true;
+                arg
+            }
+        };
         if self.nest >= MAX_SECTION_DEPTH {
-            return Err(ConfigError::at(&loc, format!("sections nested more than {MAX_SECTION_DEPTH} deep")));
+            self.structural(ConfigError::at(&loc, format!("sections nested more than {MAX_SECTION_DEPTH} deep")));
+            self.out.abandoned = true;
+            return;
         }
-        let mut child = Element::new(name, arg, loc.clone());
+        let mut child = Element::new(name.clone(), arg, loc.clone());
+        child.parse_failed = failed;
         self.nest += 1;
-        let r = self.body(&mut child, Some(&loc));
+        self.open.push(name);
+        self.body(&mut child, Some(&loc));
+        self.open.pop();
         self.nest -= 1;
-        r?;
         parent.children.push(child);
-        Ok(())
     }
 
-    fn parameter(&mut self, elem: &mut Element) -> Result<(), ConfigError> {
+    fn parameter(&mut self, elem: &mut Element) {
         let loc = self.loc();
+        let start = (self.pos, self.line);
+        self.special = false;
+        self.value_failed = false;
         let key = match self.peek() {
             Some(b'"') => {
                 self.pos += 1;
-                self.double_quoted()?
+                self.double_quoted()
             }
             Some(b'\'') => {
                 self.pos += 1;
-                self.single_quoted()?
+                self.single_quoted()
             }
-            _ => self.take_while(|c| !c.is_ascii_whitespace()).to_string(),
+            _ => Ok(self.take_while(|c| !c.is_ascii_whitespace()).to_string()),
+        };
+        let key = match key {
+            Ok(k) => k,
+            Err(e) => {
+                self.unterminated(e, start);
+                elem.parse_failed = true;
+                return;
+            }
         };
         self.skip_blanks();
-        self.special = false;
         let value = match self.peek() {
-            None | Some(b'\n' | b'#') => String::new(),
-            Some(b'\r') => String::new(),
-            _ => self.literal()?,
+            None | Some(b'\n' | b'#' | b'\r') => Ok(String::new()),
+            _ => self.literal(),
         };
-        self.end_of_line(&format!("the value of '{key}'"))?;
+        let value = match value {
+            Ok(v) => v,
+            Err(e) => {
+                self.unterminated(e, start);
+                elem.parse_failed = true;
+                return;
+            }
+        };
+        let line_ok = self.end_of_line(&format!("the value of '{key}'"));
+        if !line_ok || self.value_failed {
+            elem.parse_failed = true;
+            return;
+        }
         if key == "@include" || key == "include" {
             return self.include(&value, elem, &loc);
         }
@@ -291,7 +461,6 @@ impl Scanner<'_> {
         if !std::mem::take(&mut self.special) {
             elem.set(key, value, loc);
         }
-        Ok(())
     }
 
     fn literal(&mut self) -> Result<String, ConfigError> {
@@ -357,6 +526,8 @@ impl Scanner<'_> {
         }
     }
 
+    /// A double-quoted string after its opening quote. `Err` only when its end is not found; a bad
+    /// escape or embedded code that fails is reported ([`Self::fail`]) and the scan goes on.
     fn double_quoted(&mut self) -> Result<String, ConfigError> {
         let start_loc = self.loc();
         let mut out = String::new();
@@ -374,7 +545,10 @@ impl Scanner<'_> {
                     let Some(esc) = rest[1..].chars().next() else {
                         return Err(ConfigError::at(&(start_loc), "double-quoted string is not closed"));
                     };
-                    out.push(self.escape(esc)?);
+                    match self.escape(esc) {
+                        Ok(c) => out.push(c),
+                        Err(e) => self.fail(e),
+                    }
                     self.pos += 1;
                     self.advance_char(esc);
                 }
@@ -382,9 +556,10 @@ impl Scanner<'_> {
                     let loc = self.loc();
                     self.pos += 2;
                     let code = self.embedded_code(&loc)?;
-                    match eval_config_code(&code, &loc)? {
-                        RValue::UseNil | RValue::UseDefault => self.special = true,
-                        v => v.write_to_s(&mut out),
+                    match eval_config_code(&code, &loc) {
+                        Ok(RValue::UseNil | RValue::UseDefault) => self.special = true,
+                        Ok(v) => v.write_to_s(&mut out),
+                        Err(e) => self.fail(e),
                     }
                 }
                 _ => {
@@ -445,6 +620,7 @@ impl Scanner<'_> {
 
     /// A JSON array or hash that may span lines and hold `#` comments outside its strings. The value
     /// is kept as compact JSON, as Fluentd does, so typed parameters see the same text either way.
+    /// `Err` only when the closing bracket is missing; invalid JSON is reported and the scan goes on.
     fn json(&mut self, open: u8, close: u8) -> Result<String, ConfigError> {
         let start_loc = self.loc();
         let mut buf = String::new();
@@ -465,6 +641,12 @@ impl Scanner<'_> {
                         buf.push('\\');
                         self.pos += 1;
                         if let Some(n) = rest[1..].chars().next() {
+                            // Ruby's JSON parser, which Fluentd uses, accepts an unknown escape such as
+                            // `\.` and keeps it as written (backslash and all): configurations write
+                            // regexps that way (`annotation_match ["sumologic\.com.*"]`).
+                            if !matches!(n, '"' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't' | 'u') {
+                                buf.push('\\');
+                            }
                             buf.push(n);
                             self.advance_char(n);
                         }
@@ -475,16 +657,23 @@ impl Scanner<'_> {
                         let loc = self.loc();
                         self.pos += 2;
                         let code = self.embedded_code(&loc)?;
-                        let v = match eval_config_code(&code, &loc)? {
-                            RValue::UseNil | RValue::UseDefault => {
-                                return Err(ConfigError::at(&loc, "use_nil / use_default inside a JSON value")
-                                    .with_hint("use them in a double-quoted parameter value"));
+                        let v = match eval_config_code(&code, &loc) {
+                            Ok(RValue::UseNil | RValue::UseDefault) => {
+                                self.fail(
+                                    ConfigError::at(&loc, "use_nil / use_default inside a JSON value")
+                                        .with_hint("use them in a double-quoted parameter value"),
+                                );
+                                continue;
                             }
-                            v => v.to_s(),
+                            Ok(v) => v.to_s(),
+                            Err(e) => {
+                                self.fail(e);
+                                continue;
+                            }
                         };
                         // The value lands inside a JSON string: escape it as one.
                         let quoted = serde_json::to_string(&v).unwrap_or_default();
-                        buf.push_str(&quoted[1..quoted.len() - 1]);
+                        buf.push_str(quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default());
                         continue;
                     }
                     _ => {}
@@ -511,21 +700,34 @@ impl Scanner<'_> {
                 break;
             }
         }
-        let v: serde_json::Value = serde_json::from_str(&buf)
-            .map_err(|e| ConfigError::at(&(start_loc), format!("invalid JSON value: {e}")))?;
-        Ok(v.to_string())
+        match serde_json::from_str::<serde_json::Value>(&buf) {
+            Ok(v) => Ok(v.to_string()),
+            Err(e) => {
+                self.fail(ConfigError::at(&start_loc, format!("invalid JSON value: {e}")));
+                Ok(buf)
+            }
+        }
     }
 
-    fn include(&mut self, pattern: &str, elem: &mut Element, loc: &Location) -> Result<(), ConfigError> {
+    fn include(&mut self, pattern: &str, elem: &mut Element, loc: &Location) {
         if pattern.is_empty() {
-            return Err(ConfigError::at(&(loc.clone()), "@include needs a path"));
+            self.report(ConfigError::at(loc, "@include needs a path"));
+            return;
         }
         if pattern.starts_with("http://") || pattern.starts_with("https://") {
-            return Err(ConfigError::at(loc, format!("@include of a URL ({pattern}) is not supported"))
-                .with_hint("download the file and @include it by path"));
+            self.report(
+                ConfigError::at(loc, format!("@include of a URL ({pattern}) is not supported"))
+                    .with_hint("download the file and @include it by path"),
+            );
+            elem.parse_failed = true;
+            return;
         }
         if self.depth >= MAX_INCLUDE_DEPTH {
-            return Err(ConfigError::at(&(loc.clone()), format!("@include nested too deep (a loop?) at {pattern}")));
+            // A loop: reading on would only repeat it (and a file that includes itself twice doubles
+            // the work at every level).
+            self.report(ConfigError::at(loc, format!("@include nested too deep (a loop?) at {pattern}")));
+            self.out.abandoned = true;
+            return;
         }
         let base = self.path.parent().unwrap_or(Path::new("."));
         let full = if Path::new(pattern).is_absolute() { PathBuf::from(pattern) } else { base.join(pattern) };
@@ -533,23 +735,39 @@ impl Scanner<'_> {
         // Fluentd globs every include (`Dir.glob(path).sort`): a pattern, or a plain path, that matches no
         // file includes nothing.
         let files: Vec<PathBuf> = if full_s.contains(['*', '?', '[']) {
-            let mut v: Vec<PathBuf> = glob::glob(&full_s)
-                .map_err(|e| ConfigError::at(&(loc.clone()), format!("bad @include pattern {pattern}: {e}")))?
-                .filter_map(Result::ok)
-                .filter(|p| !p.is_dir())
-                .collect();
-            v.sort();
-            v
+            match glob::glob(&full_s) {
+                Ok(paths) => {
+                    let mut v: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| !p.is_dir()).collect();
+                    v.sort();
+                    v
+                }
+                Err(e) => {
+                    self.report(ConfigError::at(loc, format!("bad @include pattern {pattern}: {e}")));
+                    elem.parse_failed = true;
+                    return;
+                }
+            }
         } else if std::fs::symlink_metadata(&full).is_ok() {
             vec![full]
         } else {
+            self.out.diag.warn(ConfigError::at(
+                loc,
+                format!("@include {pattern}: no such file ({}), so nothing is included, as in Fluentd", full_s),
+            ));
             Vec::new()
         };
         for f in files {
-            let text = read(&f, Some(loc))?;
-            parse_into(&text, &f, elem, self.depth + 1, self.nest)?;
+            if self.out.abandoned {
+                return;
+            }
+            match read(&f, Some(loc)) {
+                Ok(text) => parse_into(&text, &f, elem, self.depth + 1, self.nest, self.out),
+                Err(e) => {
+                    self.report(e);
+                    elem.parse_failed = true;
+                }
+            }
         }
-        Ok(())
     }
 }
 
@@ -562,7 +780,7 @@ fn sp(arg: &str) -> String {
 }
 
 /// Fluentd reads a quoted section argument as a string literal: `<match "app.#{ENV['APP']}.**">`.
-fn section_arg(raw: String, loc: &Location) -> Result<String, ConfigError> {
+fn section_arg(raw: &str, loc: &Location) -> Result<String, ConfigError> {
     let quoted = |q: char| raw.len() >= 2 && raw.starts_with(q) && raw.ends_with(q);
     if quoted('"') {
         return eval_double_quoted(&raw[1..raw.len() - 1], loc)?
@@ -571,7 +789,7 @@ fn section_arg(raw: String, loc: &Location) -> Result<String, ConfigError> {
     if quoted('\'') {
         return Ok(raw[1..raw.len() - 1].replace("\\'", "'").replace("\\\\", "\\"));
     }
-    Ok(raw)
+    Ok(raw.to_string())
 }
 
 fn ruby_error(loc: &Location, message: String) -> ConfigError {
@@ -702,6 +920,10 @@ mod tests {
         assert_eq!(v(a, "arr"), r#"["a","b#c",1]"#);
         assert_eq!(v(a, "h"), r#"{"k":"v","n":{"x":2}}"#);
         assert_eq!(v(a, "next"), "z");
+        // An unknown escape is kept as written, as Ruby's JSON parser does; known ones are decoded.
+        let root = parse("<a>\n r [\"sumologic\\.com.*\", \"t\\tx\\\\y\"]\n</a>").unwrap();
+        let arr: Vec<String> = serde_json::from_str(v(&root.children[0], "r")).unwrap();
+        assert_eq!(arr, ["sumologic\\.com.*", "t\tx\\y"]);
         assert_eq!(a.attrs[2].loc.line, 7);
         let e = parse("<a>\n arr [1, 2\n</a>\n").unwrap_err();
         assert!(e.to_string().contains("t.conf:2"), "{e}");
@@ -751,6 +973,90 @@ mod tests {
         let main = dir.path().join("loop.conf");
         std::fs::write(&main, "@include loop.conf\n").unwrap();
         assert!(parse_file(&main).unwrap_err().to_string().contains("too deep"));
+    }
+
+    fn all(s: &str) -> Parsed {
+        parse_str_all(s, Path::new("t.conf"))
+    }
+
+    fn lines(p: &Parsed) -> Vec<u32> {
+        p.diagnostics.errors.iter().map(|e| e.loc.as_ref().map_or(0, |l| l.line)).collect()
+    }
+
+    #[test]
+    fn every_value_error_is_reported_and_the_rest_is_read() {
+        std::env::remove_var("SLUICE_PARSER_T_ALL_UNSET");
+        let p = all("<source>\n  @type tail\n  path \"#{File.read('/x')}\"\n  tag ok\n</source>\n\
+             <match a>\n  @type stdout\n  x \"#{ENV.fetch('SLUICE_PARSER_T_ALL_UNSET')}\"\n  y \"bad \\q\"\n  z [1, 2,]\n\
+             \x20 w 1 2 \"3\" extra\n</match>\n<match b>\n  @type null\n</match>\n");
+        assert!(p.structure_ok);
+        assert_eq!(lines(&p), [3, 8, 9, 10], "{:?}", p.diagnostics.errors);
+        let errs: Vec<String> = p.diagnostics.errors.iter().map(ToString::to_string).collect();
+        assert!(errs[0].contains("File.read") && errs[1].contains("SLUICE_PARSER_T_ALL_UNSET"), "{errs:?}");
+        assert!(errs[2].contains("'\\q'") && errs[3].contains("invalid JSON"), "{errs:?}");
+        let [src, a, b] = &p.root.children[..] else { panic!("{:?}", p.root.children) };
+        // The sections holding an error are marked, the values that failed are not stored, the rest is.
+        assert!(src.parse_failed && a.parse_failed && !b.parse_failed);
+        assert!(!src.has("path") && v(src, "tag") == "ok");
+        assert!(!a.has("x") && !a.has("y") && !a.has("z") && v(a, "w") == "1 2 \"3\" extra");
+        assert_eq!(v(b, "@type"), "null");
+    }
+
+    #[test]
+    fn unclosed_string_resumes_on_the_next_line() {
+        let p = all("<a>\n k 'open\n j \"also open\n m 1\n</a>\n");
+        assert_eq!(lines(&p), [2, 3]);
+        assert!(p.structure_ok);
+        let a = &p.root.children[0];
+        assert!(a.parse_failed && v(a, "m") == "1" && !a.has("k") && !a.has("j"));
+    }
+
+    #[test]
+    fn section_errors_recover_at_the_right_end_tag() {
+        // <parse> is left open: </source> closes it and the source; the next directive is read whole.
+        let p =
+            all("<source>\n  @type tail\n  <parse>\n    @type json\n</source>\n<match **>\n  @type null\n</match>\n");
+        assert!(!p.structure_ok);
+        assert_eq!(lines(&p), [3]);
+        assert!(p.diagnostics.errors[0].to_string().contains("<parse> is not closed: </source> at line 5"));
+        assert_eq!(p.root.children.len(), 2);
+        assert_eq!((p.root.children[1].name.as_str(), p.root.children[1].arg.as_str()), ("match", "**"));
+        // A stray end tag, one that matches nothing open, a header without '>' and an unclosed section.
+        let p = all("</x>\n<match a>\n</filter>\n</match>\n<match b\n</match>\n<filter c>\n");
+        assert_eq!(lines(&p), [1, 3, 5, 7], "{:?}", p.diagnostics.errors);
+        let args: Vec<&str> = p.root.children.iter().map(|c| c.arg.as_str()).collect();
+        assert_eq!(args, ["a", "b", "c"]);
+        assert!(p.root.children[1].parse_failed);
+    }
+
+    #[test]
+    fn errors_in_includes_carry_their_file_and_a_missing_include_warns() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("inc.conf"), "<match i>\n  @type null\n  k \"#{`id`}\"\n</match>\n").unwrap();
+        std::fs::create_dir(dir.path().join("adir")).unwrap();
+        let main = dir.path().join("fluent.conf");
+        std::fs::write(
+            &main,
+            "@include inc.conf\n@include missing.conf\n@include adir\n<match x>\n  a \"#{nil.x}\"\n</match>\n",
+        )
+        .unwrap();
+        let p = parse_file_all(&main);
+        let errs: Vec<String> = p.diagnostics.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].contains("inc.conf:3:") && errs[0].contains("backticks"), "{errs:?}");
+        assert!(errs[1].contains("fluent.conf:3:") && errs[1].contains("not a regular file"), "{errs:?}");
+        assert!(errs[2].contains("fluent.conf:5:"), "{errs:?}");
+        let warns: Vec<String> = p.diagnostics.warnings.iter().map(ToString::to_string).collect();
+        assert!(warns.len() == 1 && warns[0].contains("fluent.conf:2:") && warns[0].contains("missing.conf"));
+        assert_eq!(p.root.children.len(), 2);
+    }
+
+    #[test]
+    fn a_file_of_garbage_stops_after_the_error_limit() {
+        let text = "</x>\n".repeat(10_000);
+        let p = all(&text);
+        assert_eq!(p.diagnostics.errors.len(), MAX_ERRORS + 1);
+        assert!(p.diagnostics.errors[MAX_ERRORS].to_string().contains("stopped reading"));
     }
 
     #[test]

@@ -86,9 +86,16 @@ pub fn assemble(root: &Element, registry: Arc<Registry>, dry_run: bool) -> Assem
 }
 
 pub fn assemble_as(root: &Element, registry: Arc<Registry>, mode: Mode) -> Assembled {
+    assemble_checked(root, Diagnostics::default(), registry, mode)
+}
+
+/// [`assemble_as`] after the front end's own diagnostics (`config::load_file`): they come first, any error
+/// among them means no engine, and a directive holding a parse error is not built (its error already
+/// says what is wrong), so one run reports the file's syntax and Ruby errors and every plugin's.
+pub fn assemble_checked(root: &Element, parsed: Diagnostics, registry: Arc<Registry>, mode: Mode) -> Assembled {
     let dry_run = mode != Mode::Run;
     let check_dirs = mode == Mode::Check;
-    let mut diag = Diagnostics::default();
+    let mut diag = parsed;
     let mut levels = LogLevels::default();
     let handle = RouterHandle::new();
     let base = BuildCtx {
@@ -111,6 +118,9 @@ pub fn assemble_as(root: &Element, registry: Arc<Registry>, mode: Mode) -> Assem
     let mut spans = PluginSpans { enabled: log_level::any_plugin_level(root), levels: &mut levels };
 
     for el in &root.children {
+        if is_directive(el) && skip_failed(el) {
+            continue;
+        }
         match el.name.as_str() {
             "source" => {
                 let label = el.get("@label").unwrap_or(ROOT_LABEL).to_string();
@@ -148,6 +158,9 @@ pub fn assemble_as(root: &Element, registry: Arc<Registry>, mode: Mode) -> Assem
                 let ctx = BuildCtx { label: Arc::from(name.as_str()), ..base.clone() };
                 let mut steps = Vec::new();
                 for c in &el.children {
+                    if is_directive(c) && skip_failed(c) {
+                        continue;
+                    }
                     match c.name.as_str() {
                         "filter" | "match" => {
                             if let Some(s) = build_step(c, &ctx, &mut diag, &mut label_refs, &mut spans) {
@@ -198,6 +211,20 @@ pub fn assemble_as(root: &Element, registry: Arc<Registry>, mode: Mode) -> Assem
     base.metrics.set_router(handle.clone());
     let outputs = router.outputs();
     Assembled { engine: Some(Engine { router, inputs, outputs, ctx: base }), diagnostics: diag, log_levels: levels }
+}
+
+fn is_directive(el: &Element) -> bool {
+    matches!(el.name.as_str(), "source" | "filter" | "match")
+}
+
+/// A directive the front end reported an error in is not built: its parameters were half read, so
+/// the plugin's complaints (a required parameter "missing") would only hide the real error.
+fn skip_failed(el: &Element) -> bool {
+    if el.has_parse_error() {
+        el.mark_all_used();
+        return true;
+    }
+    false
 }
 
 /// A directive whose plugin failed to configure: its error, and no "not used" warnings for its own

@@ -3,7 +3,7 @@
 mod assemble;
 mod log_level;
 
-pub use assemble::{assemble, assemble_as, Assembled, Mode};
+pub use assemble::{assemble, assemble_as, assemble_checked, Assembled, Mode};
 pub use log_level::{parse_level, LogLevels, LEVEL_FIELD, PLUGIN_SPAN_NAME, PLUGIN_SPAN_TARGET};
 
 use crate::plugin::{BuildCtx, Emitter, Input, Output};

@@ -68,6 +68,7 @@ const NOT_SUPPORTED: &[(&str, &str, &str)] = &[
     ("filter", "dedot", "fluent-plugin-dedot_filter"),
     ("filter", "elasticsearch_genid", "fluent-plugin-elasticsearch"),
     ("filter", "add_insert_ids", "fluent-plugin-google-cloud"),
+    ("filter", "kubernetes_sumologic", "fluent-plugin-kubernetes-sumologic"),
     ("filter", "systemd_entry", "fluent-plugin-systemd"),
     ("filter", "multiline_grep", "fluent-plugin-multiline-grep"),
     ("filter", "sampling", "fluent-plugin-sampling-filter"),

@@ -101,6 +101,13 @@ impl Registry {
         default: Option<&str>,
         ctx: &BuildCtx,
     ) -> Result<Box<dyn Parser>, ConfigError> {
+        // `@type /RE/` (or multi_format's `format /RE/`) is the regexp parser, as in Fluentd's `new_parser`.
+        if let Some(fixed) = compat::regexp_type(section) {
+            let (b, _) = lookup(&self.parsers, "parser", &fixed, default)?;
+            let r = b(&fixed, ctx);
+            section.mark_used_from(&fixed);
+            return r;
+        }
         let (b, _) = lookup(&self.parsers, "parser", section, default)?;
         b(section, ctx)
     }

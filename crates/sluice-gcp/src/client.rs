@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use serde_json::Value as J;
 use sluice_core::buffer::{Chunk, ChunkWriter, WriteError};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -53,6 +54,18 @@ pub struct GoogleCloudWriter {
     metadata: Metadata,
     platform: OnceCell<Platform>,
     dropped: Mutex<BTreeMap<String, u64>>,
+    stats: WriteStats,
+}
+
+/// What Cloud Logging answered, for `sluice_gcp_*` metrics.
+#[derive(Default)]
+struct WriteStats {
+    requests: AtomicU64,
+    entries_delivered: AtomicU64,
+    /// Requests answered with `WriteLogEntriesPartialErrors` (some entries written, some rejected).
+    partial_requests: AtomicU64,
+    /// Entries the API rejected (partial errors or a whole request refused): to `<secondary>`/`@ERROR`.
+    entries_rejected: AtomicU64,
 }
 
 /// How one request went.
@@ -121,7 +134,15 @@ fn zone_of(s: &str) -> String {
 
 impl GoogleCloudWriter {
     pub fn new(cfg: WriterConfig, http: reqwest::Client, tokens: TokenSource, metadata: Metadata) -> Self {
-        Self { cfg, http, tokens, metadata, platform: OnceCell::new(), dropped: Mutex::new(BTreeMap::new()) }
+        Self {
+            cfg,
+            http,
+            tokens,
+            metadata,
+            platform: OnceCell::new(),
+            dropped: Mutex::new(BTreeMap::new()),
+            stats: WriteStats::default(),
+        }
     }
 
     /// Entries dropped so far, by reason.
@@ -243,6 +264,38 @@ struct Batch {
 
 #[async_trait]
 impl ChunkWriter for GoogleCloudWriter {
+    fn report(&self, sink: &mut dyn sluice_core::metrics::MetricSink) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let st = &self.stats;
+        sink.counter("sluice_gcp_requests_total", "entries:write requests sent.", &[], get(&st.requests));
+        sink.counter(
+            "sluice_gcp_entries_delivered_total",
+            "Entries Cloud Logging accepted.",
+            &[],
+            get(&st.entries_delivered),
+        );
+        sink.counter(
+            "sluice_gcp_partial_failures_total",
+            "Requests Cloud Logging answered with partial errors (some entries rejected, the others written).",
+            &[],
+            get(&st.partial_requests),
+        );
+        let rejected = get(&st.entries_rejected);
+        sink.counter(
+            "sluice_gcp_entries_rejected_total",
+            "Entries Cloud Logging rejected (handed to <secondary>/@ERROR).",
+            &[],
+            rejected,
+        );
+        let all: u64 = self.dropped.lock().values().sum();
+        sink.counter(
+            "sluice_gcp_entries_refused_total",
+            "Entries sluice could not send (too large, unbuildable; handed to <secondary>/@ERROR).",
+            &[],
+            all.saturating_sub(rejected),
+        );
+    }
+
     async fn write(&self, chunk: &Chunk) -> Result<(), WriteError> {
         let platform = self.platform().await?;
         let now = chrono::Utc::now();
@@ -318,8 +371,12 @@ impl ChunkWriter for GoogleCloudWriter {
             let split = batch.split.as_ref().map(|(l, r)| (l.as_str(), r));
             let body = request_body(batch.entries, self.cfg.partial_success, split);
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
             match self.send(&bytes).await {
-                Sent::Ok => delivered += n,
+                Sent::Ok => {
+                    delivered += n;
+                    self.stats.entries_delivered.fetch_add(n as u64, Ordering::Relaxed);
+                }
                 Sent::Retry { message, after } => {
                     tracing::warn!(tag, entries = n, error = %message, "google_cloud: write failed, will retry");
                     retry.extend(batch.idx);
@@ -328,6 +385,7 @@ impl ChunkWriter for GoogleCloudWriter {
                 Sent::RejectAll(message) => {
                     tracing::warn!(tag, entries = n, error = %message, "google_cloud: request rejected");
                     self.count_dropped(&message, n as u64);
+                    self.stats.entries_rejected.fetch_add(n as u64, Ordering::Relaxed);
                     rejected.extend(batch.idx.iter().map(|i| (*i, message.clone())));
                     whole_rejects = Some(message);
                 }
@@ -343,6 +401,9 @@ impl ChunkWriter for GoogleCloudWriter {
                     }
                     entry_rejects += bad;
                     delivered += n - bad;
+                    self.stats.partial_requests.fetch_add(1, Ordering::Relaxed);
+                    self.stats.entries_rejected.fetch_add(bad as u64, Ordering::Relaxed);
+                    self.stats.entries_delivered.fetch_add((n - bad) as u64, Ordering::Relaxed);
                 }
             }
         }

@@ -186,6 +186,12 @@ async fn partial_success_drops_only_the_invalid_entry() {
     assert_eq!(ns, vec![0, 1, 3]);
     let dropped = w.dropped_counts();
     assert_eq!(dropped.values().sum::<u64>(), 1, "{dropped:?}");
+    // The partial failure is visible in the metrics an operator alerts on.
+    let m = metrics(&w);
+    assert_eq!(m["sluice_gcp_partial_failures_total"], 1.0, "{m:?}");
+    assert_eq!(m["sluice_gcp_entries_rejected_total"], 1.0, "{m:?}");
+    assert_eq!(m["sluice_gcp_entries_delivered_total"], 3.0, "{m:?}");
+    assert_eq!(m["sluice_gcp_entries_refused_total"], 0.0, "{m:?}");
 
     // partial_success false: the API refuses the whole request, which is unrecoverable.
     let fake = Fake::start();
@@ -393,4 +399,18 @@ async fn the_fake_is_strict() {
     // A bearer token the fake never issued.
     let status = http.post(&url).bearer_auth("ya29.made-up").json(&json!({"entries": [good]})).send().await.unwrap();
     assert_eq!(status.status().as_u16(), 401);
+}
+
+/// The writer's `sluice_gcp_*` samples by name (they carry no labels of their own).
+fn metrics(w: &dyn ChunkWriter) -> std::collections::HashMap<String, f64> {
+    use sluice_core::metrics::{Kind, MetricSink};
+    struct All(std::collections::HashMap<String, f64>);
+    impl MetricSink for All {
+        fn sample(&mut self, name: &str, _: &str, _: Kind, suffix: &str, _: &[(&str, &str)], value: f64) {
+            self.0.insert(format!("{name}{suffix}"), value);
+        }
+    }
+    let mut all = All(Default::default());
+    w.report(&mut all);
+    all.0
 }

@@ -15,7 +15,7 @@ use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{read_value, EventTime, Str, Value};
 use sluice_core::metrics::Counter;
 use sluice_core::plugin::{BuildCtx, EmitError, Emitter, Input, PluginError, Shutdown};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -127,13 +127,7 @@ fn read_config(s: &Element) -> Result<Config, ConfigError> {
 pub fn build_input(s: &Element, ctx: &BuildCtx) -> Result<ForwardInput, ConfigError> {
     let cfg = read_config(s)?;
     // Read the certificate files now (not in a dry run), so a bad path is an error with its line.
-    let acceptor = match (&cfg.tls, ctx.dry_run) {
-        (Some(t), false) => {
-            let at = s.section("transport").unwrap_or(s);
-            Some(t.acceptor().map_err(|e| at.error(format!("<transport tls>: {e}")))?)
-        }
-        _ => None,
-    };
+    let acceptor = crate::tls::configured_acceptor(cfg.tls.as_ref(), s, ctx.dry_run)?;
     Ok(ForwardInput { cfg: Arc::new(cfg), stats: Arc::default(), acceptor })
 }
 
@@ -141,25 +135,10 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Box<dyn Input>, ConfigError>
     Ok(Box::new(build_input(s, ctx)?))
 }
 
-fn listen_addr(cfg: &Config) -> std::io::Result<SocketAddr> {
-    let ip: IpAddr = match cfg.bind.parse() {
-        Ok(ip) => ip,
-        Err(_) => {
-            use std::net::ToSocketAddrs;
-            (cfg.bind.as_str(), cfg.port)
-                .to_socket_addrs()?
-                .next()
-                .ok_or_else(|| std::io::Error::other(format!("cannot resolve bind address {}", cfg.bind)))?
-                .ip()
-        }
-    };
-    Ok(SocketAddr::new(ip, cfg.port))
-}
-
 #[async_trait]
 impl Input for ForwardInput {
     async fn run(self: Box<Self>, emitter: Emitter, ctx: BuildCtx) -> Result<(), PluginError> {
-        let addr = listen_addr(&self.cfg)?;
+        let addr = crate::net_util::bind_addr(&self.cfg.bind, self.cfg.port)?;
         let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         sock.set_reuseaddr(true)?;
         sock.bind(addr)?;

@@ -208,13 +208,7 @@ pub fn build_input(s: &Element, ctx: &BuildCtx) -> Result<SyslogInput, ConfigErr
             receive_buffer_size: None,
         })
     } else {
-        let acceptor = match (&tls, ctx.dry_run) {
-            (Some(t), false) => {
-                let at = s.section("transport").unwrap_or(s);
-                Some(t.acceptor().map_err(|e| at.error(format!("<transport tls>: {e}")))?)
-            }
-            _ => None,
-        };
+        let acceptor = crate::tls::configured_acceptor(tls.as_ref(), s, ctx.dry_run)?;
         let limit = explicit_limit.unwrap_or(HARD_MESSAGE_LIMIT).min(HARD_MESSAGE_LIMIT);
         let cfg = StreamConfig {
             listen,

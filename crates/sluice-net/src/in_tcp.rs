@@ -96,13 +96,7 @@ pub fn build_input(s: &Element, ctx: &BuildCtx) -> Result<TcpInput, ConfigError>
         return Err(s.error_at("delimiter", "delimiter must not be empty"));
     }
     let (_, tls) = read_transport(s, &["tcp", "tls"], "tcp")?;
-    let acceptor = match (&tls, ctx.dry_run) {
-        (Some(t), false) => {
-            let at = s.section("transport").unwrap_or(s);
-            Some(t.acceptor().map_err(|e| at.error(format!("<transport tls>: {e}")))?)
-        }
-        _ => None,
-    };
+    let acceptor = crate::tls::configured_acceptor(tls.as_ref(), s, ctx.dry_run)?;
     let source_hostname_key = hostname_key(s);
     // Accepted for compatibility: Cool.io's loop timeout has no meaning here.
     let _ = s.opt_time("blocking_timeout")?;

@@ -1,6 +1,18 @@
 //! Socket helpers shared by the network plugins.
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
+
+/// The address a listening input binds: `bind` as an IP (`[::1]` too) or a host name to resolve, and `port`.
+pub fn bind_addr(bind: &str, port: u16) -> std::io::Result<SocketAddr> {
+    let host = bind.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("cannot resolve bind address {bind}")))
+}
 
 /// Reverse DNS for `ip` (blocking: call from a blocking thread). None when it has no name.
 pub fn reverse_lookup(ip: IpAddr) -> Option<String> {

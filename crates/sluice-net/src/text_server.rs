@@ -173,18 +173,7 @@ impl Listen {
     }
 
     fn addr(&self) -> std::io::Result<SocketAddr> {
-        let ip: IpAddr = match self.bind.parse() {
-            Ok(ip) => ip,
-            Err(_) => {
-                use std::net::ToSocketAddrs;
-                (self.bind.as_str(), self.port)
-                    .to_socket_addrs()?
-                    .next()
-                    .ok_or_else(|| std::io::Error::other(format!("cannot resolve bind address {}", self.bind)))?
-                    .ip()
-            }
-        };
-        Ok(SocketAddr::new(ip, self.port))
+        crate::net_util::bind_addr(&self.bind, self.port)
     }
 }
 

@@ -84,6 +84,22 @@ impl ServerTls {
     }
 }
 
+/// The acceptor of a listening input's `<transport tls>`, built at configure time (not in a dry run) so a
+/// bad certificate path is an error at the section's line. None without TLS.
+pub fn configured_acceptor(
+    tls: Option<&ServerTls>,
+    s: &Element,
+    dry_run: bool,
+) -> Result<Option<TlsAcceptor>, ConfigError> {
+    match (tls, dry_run) {
+        (Some(t), false) => {
+            let at = s.section("transport").unwrap_or(s);
+            t.acceptor().map(Some).map_err(|e| at.error(format!("<transport tls>: {e}")))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// out_forward's `transport tls`: CA certificates to trust (else the system's), an optional client
 /// certificate, and the name checked against the server's certificate.
 #[derive(Clone)]

@@ -182,13 +182,7 @@ fn read_config(s: &Element, ctx: &BuildCtx) -> Result<Config, ConfigError> {
 
 pub fn build_input(s: &Element, ctx: &BuildCtx) -> Result<HttpInput, ConfigError> {
     let cfg = read_config(s, ctx)?;
-    let acceptor = match (&cfg.tls, ctx.dry_run) {
-        (Some(t), false) => {
-            let at = s.section("transport").unwrap_or(s);
-            Some(t.acceptor().map_err(|e| at.error(format!("<transport tls>: {e}")))?)
-        }
-        _ => None,
-    };
+    let acceptor = crate::tls::configured_acceptor(cfg.tls.as_ref(), s, ctx.dry_run)?;
     Ok(HttpInput { cfg: Arc::new(cfg), stats: Arc::default(), acceptor })
 }
 
@@ -196,19 +190,10 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Box<dyn Input>, ConfigError>
     Ok(Box::new(build_input(s, ctx)?))
 }
 
-fn listen_addr(cfg: &Config) -> std::io::Result<SocketAddr> {
-    use std::net::ToSocketAddrs;
-    let bind = cfg.bind.trim_start_matches('[').trim_end_matches(']');
-    (bind, cfg.port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other(format!("cannot resolve bind address {}", cfg.bind)))
-}
-
 #[async_trait]
 impl Input for HttpInput {
     async fn run(self: Box<Self>, emitter: Emitter, ctx: BuildCtx) -> Result<(), PluginError> {
-        let addr = listen_addr(&self.cfg)?;
+        let addr = crate::net_util::bind_addr(&self.cfg.bind, self.cfg.port)?;
         let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         sock.set_reuseaddr(true)?;
         sock.bind(addr).map_err(|e| PluginError::Other(format!("in_http: cannot listen on {addr}: {e}")))?;

@@ -24,7 +24,7 @@ import argparse, datetime, json, os, platform, resource, shutil, signal, statist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GEN = os.path.join(ROOT, '..', 'shared', 'bench', 'gen_logs.py')
-BIN = os.path.join(ROOT, 'target', 'release', 'sluice')
+BIN = os.path.join(os.environ.get('CARGO_TARGET_DIR') or os.path.join(ROOT, 'target'), 'release', 'sluice')
 
 # case number -> (config, workload file). Every workload holds --lines records (W2 has more lines: every 50th
 # record is split into a P and an F line, which the cri parser joins back into one event).

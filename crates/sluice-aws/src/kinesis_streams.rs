@@ -137,7 +137,6 @@ impl ChunkWriter for KinesisStreamsWriter {
                         accept(i, &ev.tag, self.data.encode(&ev.tag, ev.time, ev.record), key);
                     }
                     Some(Err(e)) => {
-                        drop(accept);
                         rejected.push((i, format!("kinesis_streams: corrupt chunk entry: {e}")));
                         break;
                     }
@@ -148,7 +147,6 @@ impl ChunkWriter for KinesisStreamsWriter {
                 let ev = match ev {
                     Ok(ev) => ev,
                     Err(e) => {
-                        drop(accept);
                         rejected.push((i, format!("kinesis_streams: corrupt chunk entry: {e}")));
                         break;
                     }

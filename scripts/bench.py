@@ -12,12 +12,19 @@ Each case is a plain timed command: `sluice -q -c bench/N_*.conf` with `exit_on_
 the workload to its end, flushes every buffer and exits 0. CPU time (user+sys) and peak RSS come from wait4's
 rusage of that one process. Case 8 (idle) reads VmRSS after 5 s and then stops sluice with SIGTERM.
 On a shared machine, compare CPU-seconds per million events: wall time depends on what else is running.
+
+Cases 9-12 end in a cloud output (kinesis_streams, mask + kinesis_streams, kinesis_firehose, s3 gzip). For
+each run the harness starts bench/endpoint.py, a local HTTPS stand-in for the service with a certificate
+authority made for the run (passed to sluice as SSL_CERT_FILE, so certificates are verified as in
+production); it answers like the real API and counts every record by its id, and the case fails unless each
+of the --lines records arrived exactly once. CPU time and RSS are sluice's alone; the endpoint's CPU time is
+reported beside them (it is Python, and may be what limits the wall time).
 """
 import argparse, datetime, json, os, platform, resource, shutil, signal, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GEN = os.path.join(ROOT, '..', 'shared', 'bench', 'gen_logs.py')
-BIN = os.path.join(ROOT, 'target', 'release', 'sluice')
+BIN = os.path.join(os.environ.get('CARGO_TARGET_DIR') or os.path.join(ROOT, 'target'), 'release', 'sluice')
 
 # case number -> (config, workload file). Every workload holds --lines records (W2 has more lines: every 50th
 # record is split into a P and an F line, which the cri parser joins back into one event).
@@ -30,12 +37,21 @@ CASES = {
     6: ('6_w1_mask_null.conf', 'w1.jsonl'),
     7: ('7_w1_file_output.conf', 'w1.jsonl'),
     8: ('8_idle.conf', None),
+    # Output-path cases (issue 19): each against bench/endpoint.py, a local HTTPS stand-in for the service.
+    9: ('9_w1_kinesis_streams.conf', 'w1.jsonl'),
+    10: ('10_w1_mask_kinesis_streams.conf', 'w1.jsonl'),
+    11: ('11_w1_kinesis_firehose.conf', 'w1.jsonl'),
+    12: ('12_w1_s3_gzip.conf', 'w1.jsonl'),
 }
+ENDPOINT_CASES = {9, 10, 11, 12}
+ENDPOINT = os.path.join(ROOT, 'bench', 'endpoint.py')
 
 # Targets from issue 5: (max CPU-s per 1M events, max peak RSS in MB); case 8: max idle RSS in MB.
 TARGETS = {
     1: (0.8, 30), 2: (1.3, None), 3: (1.35, None), 4: (0.95, None), 5: (1.5, None), 6: (3.0, None),
     7: (1.8, None), 8: (None, 10),
+    # Issue 19: CPU-s per 1M records, and peak RSS <= 64 MB with no buffer tuning.
+    9: (2.0, 64), 10: (2.6, 64), 11: (2.5, 64), 12: (2.5, 64),
 }
 
 RUN_TIMEOUT = 600  # seconds: a case that does not finish by then is killed and reported as failed
@@ -106,6 +122,36 @@ def run_once(conf, env, log):
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss = ru.ru_maxrss if ru.ru_maxrss > own else max(hwm, 1)
     return wall, ru.ru_utime + ru.ru_stime, rss, code
+
+
+class Endpoint:
+    """bench/endpoint.py in the background: HTTPS on 127.0.0.1 with a CA made for the run, counting records."""
+
+    def __init__(self, lines):
+        self.state = tempfile.mkdtemp(prefix='sluice-bench-endpoint-')
+        self.p = subprocess.Popen([sys.executable, ENDPOINT, '--lines', str(lines), '--state', self.state, '--tls'],
+                                  stdout=subprocess.DEVNULL)
+        port = os.path.join(self.state, 'port')
+        deadline = time.monotonic() + 30
+        while not os.path.exists(port):
+            if self.p.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit('bench/endpoint.py did not start')
+            time.sleep(0.02)
+        self.url = 'https://127.0.0.1:' + open(port).read().strip()
+        # The SDK's TLS client reads trusted roots from SSL_CERT_FILE, so certificates stay verified.
+        self.env = {'BENCH_ENDPOINT': self.url, 'SSL_CERT_FILE': os.path.join(self.state, 'ca.pem')}
+
+    def finish(self):
+        """Stop it; return (counts, its CPU seconds)."""
+        self.p.send_signal(signal.SIGTERM)
+        _, _, ru = os.wait4(self.p.pid, 0)
+        try:
+            with open(os.path.join(self.state, 'counts.json')) as f:
+                counts = json.load(f)
+        except (OSError, ValueError):
+            counts = {}
+        shutil.rmtree(self.state, ignore_errors=True)
+        return counts, ru.ru_utime + ru.ru_stime
 
 
 def run_idle(conf, env, log):
@@ -263,12 +309,19 @@ def main():
         path = os.path.join(a.data, workload)
         size = os.path.getsize(path)
         events = a.lines
-        walls, cpus, rsss, codes, outs = [], [], [], [], []
+        walls, cpus, rsss, codes, outs, arrived, ep_cpus = [], [], [], [], [], [], []
         for _ in range(a.runs):
             tmp = tempfile.mkdtemp(prefix='sluice-bench-')
             env = dict(os.environ, BENCH_DATA=a.data, BENCH_TMP=tmp)
+            ep = Endpoint(a.lines) if case in ENDPOINT_CASES else None
+            if ep:
+                env.update(ep.env)
             warm(path)
             wall, cpu, rss, code = run_once(conf, env, log)
+            if ep:
+                counts, ep_cpu = ep.finish()
+                arrived.append(counts)
+                ep_cpus.append(ep_cpu)
             if case == 7 and code == 0:
                 outs.append(count_output_lines(tmp))
             shutil.rmtree(tmp, ignore_errors=True)
@@ -291,6 +344,15 @@ def main():
             if got != want or vcode != 0:
                 row['failed'] = True
                 row['note'] = f'verify run emitted {got} events (exit {vcode}), expected {want}'
+        if arrived:
+            # Every record exactly once: as many as were read, each id once, none unknown.
+            row['endpoint_counts'] = arrived
+            row['endpoint_cpu_s'] = [round(c, 2) for c in ep_cpus]
+            bad = [c for c in arrived if (c.get('records'), c.get('distinct'), c.get('duplicates'), c.get('unknown'))
+                   != (events, events, 0, 0)]
+            if bad and not row['failed']:
+                row['failed'] = True
+                row['note'] = f'endpoint counted {bad[0]}, expected {events} distinct records exactly once'
         if outs:
             row['output_lines'] = outs
             if any(o != events for o in outs):
@@ -320,6 +382,12 @@ def main():
             bad = '' if not r['failed'] else f" (FAILED: exit {r['exit_codes']}{'; ' + r['note'] if r.get('note') else ''})"
             print(f"| {r['name']}{bad} | {r['wall_s']} | {r['events_per_s']:,} | {r['mib_per_s']} | "
                   f"{r['cpu_s_per_million']} | {r['peak_rss_mib']} | {r['target']} |")
+    for r in rows:
+        if r.get('endpoint_counts'):
+            c = r['endpoint_counts'][-1]
+            print(f"{r['name']}: endpoint received {c.get('records')} records ({c.get('distinct')} distinct, "
+                  f"{c.get('duplicates')} duplicates) in {c.get('requests')} requests; endpoint CPU-s per run "
+                  f"{r['endpoint_cpu_s']}")
     for r in rows:
         if r.get('stderr_tail'):
             print(f"\n{r['name']} stderr (last lines):\n{r['stderr_tail']}")

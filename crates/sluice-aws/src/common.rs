@@ -87,6 +87,23 @@ pub struct RecordData {
     chomp: bool,
     /// Add one newline after chomping (Firehose's `append_new_line`).
     append_new_line: bool,
+    /// The record is the default `json` formatter's output and nothing more (no `<inject>`, no
+    /// `data_key`): it can be written straight from the chunk's msgpack ([`Chunk::json_entries`]).
+    ///
+    /// [`Chunk::json_entries`]: sluice_core::buffer::Chunk::json_entries
+    plain_json: bool,
+}
+
+/// Whether `conf` leaves the formatter at `json` with its defaults (one object, then `\n`).
+fn default_json_format(conf: &Element) -> bool {
+    match conf.section("format") {
+        None => !conf.has("format"),
+        Some(f) => {
+            f.children.is_empty()
+                && matches!(f.plugin_type(), None | Some("json"))
+                && f.attrs.iter().all(|a| matches!(a.key.as_str(), "@type" | "json_parser"))
+        }
+    }
 }
 
 impl RecordData {
@@ -108,10 +125,13 @@ impl RecordData {
             Some(d) => conf.bool_or("append_new_line", d)?,
             None => false,
         };
+        let data_key = conf.opt_str("data_key").filter(|s| !s.is_empty());
+        let plain_json = default_json_format(conf) && inject.is_none() && data_key.is_none();
         Ok(RecordData {
+            plain_json,
             formatter,
             inject,
-            data_key: conf.opt_str("data_key").filter(|s| !s.is_empty()),
+            data_key,
             compression,
             chomp: conf.bool_or("chomp_record", false)?,
             append_new_line,
@@ -120,7 +140,7 @@ impl RecordData {
 
     /// The record's bytes, or why it cannot be sent (never containing record content).
     pub fn encode(&self, tag: &str, time: EventTime, record: Map) -> Result<Vec<u8>, String> {
-        let mut data = match &self.data_key {
+        let data = match &self.data_key {
             Some(k) => match record.get(k) {
                 None | Some(Value::Null) => return Err(format!("data_key '{k}' not found in record")),
                 Some(Value::Bytes(b)) => b.clone(),
@@ -136,6 +156,23 @@ impl RecordData {
                 out
             }
         };
+        self.finish(data)
+    }
+
+    /// See [`RecordData::plain_json`].
+    pub fn plain_json(&self) -> bool {
+        self.plain_json
+    }
+
+    /// The record's bytes from the JSON of its record (the direct path, when [`RecordData::plain_json`]):
+    /// the formatter's newline, then what `encode` does after formatting.
+    pub fn finish_json(&self, mut json: Vec<u8>) -> Result<Vec<u8>, String> {
+        json.push(b'\n');
+        self.finish(json)
+    }
+
+    /// `chomp_record`, `append_new_line` and `compression`, after formatting.
+    fn finish(&self, mut data: Vec<u8>) -> Result<Vec<u8>, String> {
         if self.chomp || self.append_new_line {
             while data.last() == Some(&b'\n') {
                 data.pop();

@@ -6,7 +6,7 @@ use crate::stats::WriterStats;
 use async_trait::async_trait;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record;
-use sluice_core::buffer::{Chunk, ChunkWriter, WriteError};
+use sluice_core::buffer::{Chunk, ChunkWriter, EntryJson, WriteError};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::plugin::BuildCtx;
 use std::sync::Arc;
@@ -76,36 +76,59 @@ impl ChunkWriter for FirehoseWriter {
         let tag = chunk.metadata.tag.clone().unwrap_or_default();
         let mut records = Vec::with_capacity(chunk.records);
         let mut rejected = Vec::new();
-        for (i, ev) in chunk.events().enumerate() {
-            let ev = match ev {
-                Ok(ev) => ev,
-                Err(e) => {
-                    rejected.push((i, format!("kinesis_firehose: corrupt chunk entry: {e}")));
-                    break;
-                }
-            };
-            let ev_tag = ev.tag.to_string();
-            match self.data.encode(&ev_tag, ev.time, ev.record) {
-                Ok(data) => {
-                    let size = data.len();
-                    if size > self.max_record_size {
-                        self.stats.record_oversize(&ev_tag, "kinesis_firehose", size, self.max_record_size);
-                        rejected.push((
-                            i,
-                            format!(
-                                "kinesis_firehose: record of tag {ev_tag} is {size} bytes, over max_record_size {}",
-                                self.max_record_size
-                            ),
-                        ));
-                        continue;
-                    }
+        let mut accept = |i: usize, ev_tag: &str, data: Result<Vec<u8>, String>| match data {
+            Ok(data) => {
+                let size = data.len();
+                if size > self.max_record_size {
+                    self.stats.record_oversize(ev_tag, "kinesis_firehose", size, self.max_record_size);
+                    rejected.push((
+                        i,
+                        format!(
+                            "kinesis_firehose: record of tag {ev_tag} is {size} bytes, over max_record_size {}",
+                            self.max_record_size
+                        ),
+                    ));
+                } else {
                     records.push(Prepared { entry: i, rec: data, size });
                 }
-                Err(why) => {
-                    self.stats.record_invalid();
-                    tracing::warn!(tag = %ev_tag, "kinesis_firehose: record rejected: {why}");
-                    rejected.push((i, format!("kinesis_firehose: record of tag {ev_tag} rejected: {why}")));
+            }
+            Err(why) => {
+                self.stats.record_invalid();
+                tracing::warn!(tag = %ev_tag, "kinesis_firehose: record rejected: {why}");
+                rejected.push((i, format!("kinesis_firehose: record of tag {ev_tag} rejected: {why}")));
+            }
+        };
+        if self.data.plain_json() {
+            // The record's JSON straight from the chunk (see kinesis_streams).
+            let mut entries = chunk.json_entries();
+            let mut cap = 256;
+            for i in 0.. {
+                let mut json = Vec::with_capacity(cap);
+                match entries.next_into(&mut json) {
+                    None => break,
+                    Some(Ok(EntryJson::Written { tag })) => {
+                        cap = json.len() + 16;
+                        accept(i, tag, self.data.finish_json(json));
+                    }
+                    Some(Ok(EntryJson::Decoded(ev))) => {
+                        accept(i, &ev.tag, self.data.encode(&ev.tag, ev.time, ev.record))
+                    }
+                    Some(Err(e)) => {
+                        rejected.push((i, format!("kinesis_firehose: corrupt chunk entry: {e}")));
+                        break;
+                    }
                 }
+            }
+        } else {
+            for (i, ev) in chunk.events().enumerate() {
+                let ev = match ev {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        rejected.push((i, format!("kinesis_firehose: corrupt chunk entry: {e}")));
+                        break;
+                    }
+                };
+                accept(i, &ev.tag, self.data.encode(&ev.tag, ev.time, ev.record));
             }
         }
         if records.is_empty() {

@@ -6,7 +6,7 @@ use crate::stats::WriterStats;
 use async_trait::async_trait;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use sluice_core::buffer::{Chunk, ChunkWriter, WriteError};
+use sluice_core::buffer::{Chunk, ChunkWriter, EntryJson, WriteError};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::plugin::BuildCtx;
 use std::sync::Arc;
@@ -77,9 +77,15 @@ impl KinesisStreamsWriter {
         match from_record {
             // Kinesis allows 256 Unicode characters.
             Some(s) => s.chars().take(256).collect(),
-            None => uuid::Uuid::new_v4().simple().to_string(),
+            None => random_partition_key(),
         }
     }
+}
+
+/// 32 random hex digits, as the plugin's `SecureRandom.hex(16)`, from the thread's generator (a v4 UUID asks
+/// the OS for its random bytes, once per record).
+fn random_partition_key() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 #[async_trait]
@@ -92,37 +98,61 @@ impl ChunkWriter for KinesisStreamsWriter {
         let tag = chunk.metadata.tag.clone().unwrap_or_default();
         let mut records = Vec::with_capacity(chunk.records);
         let mut rejected = Vec::new();
-        for (i, ev) in chunk.events().enumerate() {
-            let ev = match ev {
-                Ok(ev) => ev,
-                Err(e) => {
-                    rejected.push((i, format!("kinesis_streams: corrupt chunk entry: {e}")));
-                    break;
-                }
-            };
-            let ev_tag = ev.tag.to_string();
-            let key = self.partition_key_of(&ev.record);
-            match self.data.encode(&ev_tag, ev.time, ev.record) {
-                Ok(data) => {
-                    let size = data.len() + key.len();
-                    if size > self.max_record_size {
-                        self.stats.record_oversize(&ev_tag, "kinesis_streams", size, self.max_record_size);
-                        rejected.push((
-                            i,
-                            format!(
-                                "kinesis_streams: record of tag {ev_tag} is {size} bytes, over max_record_size {}",
-                                self.max_record_size
-                            ),
-                        ));
-                        continue;
-                    }
+        let mut accept = |i: usize, ev_tag: &str, data: Result<Vec<u8>, String>, key: String| match data {
+            Ok(data) => {
+                let size = data.len() + key.len();
+                if size > self.max_record_size {
+                    self.stats.record_oversize(ev_tag, "kinesis_streams", size, self.max_record_size);
+                    rejected.push((
+                        i,
+                        format!(
+                            "kinesis_streams: record of tag {ev_tag} is {size} bytes, over max_record_size {}",
+                            self.max_record_size
+                        ),
+                    ));
+                } else {
                     records.push(Prepared { entry: i, rec: (data, key), size });
                 }
-                Err(why) => {
-                    self.stats.record_invalid();
-                    tracing::warn!(tag = %ev_tag, "kinesis_streams: record rejected: {why}");
-                    rejected.push((i, format!("kinesis_streams: record of tag {ev_tag} rejected: {why}")));
+            }
+            Err(why) => {
+                self.stats.record_invalid();
+                tracing::warn!(tag = %ev_tag, "kinesis_streams: record rejected: {why}");
+                rejected.push((i, format!("kinesis_streams: record of tag {ev_tag} rejected: {why}")));
+            }
+        };
+        if self.data.plain_json() && self.partition_key.is_none() {
+            // The common case: the record's JSON straight from the chunk, a random partition key.
+            let mut entries = chunk.json_entries();
+            let mut cap = 256;
+            for i in 0.. {
+                let mut json = Vec::with_capacity(cap);
+                match entries.next_into(&mut json) {
+                    None => break,
+                    Some(Ok(EntryJson::Written { tag })) => {
+                        cap = json.len() + 16;
+                        accept(i, tag, self.data.finish_json(json), random_partition_key());
+                    }
+                    Some(Ok(EntryJson::Decoded(ev))) => {
+                        let key = self.partition_key_of(&ev.record);
+                        accept(i, &ev.tag, self.data.encode(&ev.tag, ev.time, ev.record), key);
+                    }
+                    Some(Err(e)) => {
+                        rejected.push((i, format!("kinesis_streams: corrupt chunk entry: {e}")));
+                        break;
+                    }
                 }
+            }
+        } else {
+            for (i, ev) in chunk.events().enumerate() {
+                let ev = match ev {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        rejected.push((i, format!("kinesis_streams: corrupt chunk entry: {e}")));
+                        break;
+                    }
+                };
+                let key = self.partition_key_of(&ev.record);
+                accept(i, &ev.tag, self.data.encode(&ev.tag, ev.time, ev.record), key);
             }
         }
         if records.is_empty() {

@@ -9,6 +9,11 @@ use std::time::Duration;
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
 
+/// How many bytes a memory buffer without an explicit `total_limit_size` holds before its emits are refused
+/// (the inputs wait, their data still in their files). Fluentd's 512 MiB default would let `tail` read half
+/// a gigabyte ahead of a slow destination; see docs/buffer.md, "Memory bound".
+pub const DEFAULT_READ_AHEAD_LIMIT: u64 = 32 * MIB;
+
 /// How chunks are moved to the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushMode {
@@ -260,6 +265,9 @@ pub struct BufferConfig {
     pub chunk_limit_size: u64,
     pub chunk_limit_records: Option<usize>,
     pub total_limit_size: u64,
+    /// The memory bound: a memory buffer with no `total_limit_size` (and not `drop_oldest_chunk`) refuses
+    /// emits once it holds this many bytes. `None` when the user set the limits (Fluentd's behaviour).
+    pub read_ahead_limit: Option<u64>,
     pub queue_limit_length: Option<usize>,
     pub compress_gzip: bool,
     pub flush_mode: FlushMode,
@@ -362,10 +370,27 @@ impl BufferConfig {
             }
         };
         let persistent = file.is_some();
-        let chunk_limit_size = e.size_or(
-            "chunk_limit_size",
-            if persistent { defaults.file_chunk_limit_size } else { defaults.chunk_limit_size },
-        )?;
+        let overflow_action = match e
+            .enum_or("overflow_action", &["throw_exception", "block", "drop_oldest_chunk"], "throw_exception")?
+            .as_str()
+        {
+            "block" => OverflowAction::Block,
+            "drop_oldest_chunk" => OverflowAction::DropOldestChunk,
+            _ => OverflowAction::ThrowException,
+        };
+        // The memory bound applies when the user left the memory limits to sluice; `drop_oldest_chunk` asks
+        // for new data to be taken and old dropped, which a bound that refuses would defeat.
+        let read_ahead_limit =
+            (!persistent && !e.has("total_limit_size") && overflow_action != OverflowAction::DropOldestChunk)
+                .then_some(DEFAULT_READ_AHEAD_LIMIT);
+        // Under the bound a default chunk is at most a quarter of it, so full chunks are queued (and flushed)
+        // long before the bound is reached (s3's 256 MiB default would otherwise never fill).
+        let chunk_default = match (persistent, read_ahead_limit) {
+            (true, _) => defaults.file_chunk_limit_size,
+            (false, Some(bound)) => defaults.chunk_limit_size.min(bound / 4),
+            (false, None) => defaults.chunk_limit_size,
+        };
+        let chunk_limit_size = e.size_or("chunk_limit_size", chunk_default)?;
         let chunk_limit_records = match e.opt_int("chunk_limit_records")? {
             Some(n) if n <= 0 => return Err(e.error_at("chunk_limit_records", "chunk_limit_records must be positive")),
             Some(n) => Some(n as usize),
@@ -406,14 +431,6 @@ impl BufferConfig {
         if flush_thread_count < 1 {
             return Err(e.error_at("flush_thread_count", "flush_thread_count must be 1 or more"));
         }
-        let overflow_action = match e
-            .enum_or("overflow_action", &["throw_exception", "block", "drop_oldest_chunk"], "throw_exception")?
-            .as_str()
-        {
-            "block" => OverflowAction::Block,
-            "drop_oldest_chunk" => OverflowAction::DropOldestChunk,
-            _ => OverflowAction::ThrowException,
-        };
         let zone = if e.bool_or("timekey_use_utc", false)? {
             Zone::Utc
         } else if let Some(z) = e.opt_str("timekey_zone") {
@@ -465,6 +482,7 @@ impl BufferConfig {
             chunk_limit_size: chunk_limit_size.max(1),
             chunk_limit_records,
             total_limit_size,
+            read_ahead_limit,
             queue_limit_length,
             compress_gzip,
             flush_mode,

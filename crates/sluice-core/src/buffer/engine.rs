@@ -458,8 +458,27 @@ impl Inner {
 
     // ---- emit --------------------------------------------------------------------------------------
 
+    /// Bytes the buffer holds before `overflow_action` applies: `total_limit_size`, or the memory bound.
+    fn limit(&self) -> u64 {
+        self.cfg.read_ahead_limit.map_or(self.cfg.total_limit_size, |b| b.min(self.cfg.total_limit_size))
+    }
+
     fn storable(&self, st: &State) -> bool {
-        st.total_bytes < self.cfg.total_limit_size && self.cfg.queue_limit_length.is_none_or(|q| st.queue.len() < q)
+        st.total_bytes < self.limit() && self.cfg.queue_limit_length.is_none_or(|q| st.queue.len() < q)
+    }
+
+    /// At the memory bound, staged data alone can hold the buffer full (a chunk key or `chunk_limit_size`
+    /// that fills slowly, a long `timekey`): queue the largest staged chunk so the flush makes room.
+    fn queue_staged_at_bound(&self, st: &mut State) -> bool {
+        let Some(bound) = self.cfg.read_ahead_limit else {
+            return false;
+        };
+        let staged: u64 = st.staged.values().map(|s| s.bytes).sum();
+        if staged < bound / 2 {
+            return false;
+        }
+        let largest = st.staged.iter().max_by_key(|(_, s)| s.bytes).map(|(k, _)| k.clone());
+        largest.is_some_and(|k| self.enqueue_key(st, &k))
     }
 
     fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
@@ -503,7 +522,24 @@ impl Inner {
         }
         let mut st = self.state.lock();
         while !self.storable(&st) {
+            if self.queue_staged_at_bound(&mut st) {
+                self.wake.notify_waiters();
+            }
             match self.cfg.overflow_action {
+                OverflowAction::ThrowException
+                    if st.total_bytes < self.cfg.total_limit_size
+                        && self.cfg.queue_limit_length.is_none_or(|q| st.queue.len() < q) =>
+                {
+                    // The memory bound, not a configured limit: ordinary backpressure, the input reads the
+                    // batch again once the flush has made room.
+                    drop(st);
+                    tracing::debug!(output = %self.name, tag, records = events.len(),
+                        "memory bound reached; emit refused until the buffer drains");
+                    return Err(EmitError::BufferOverflow {
+                        output: self.name.clone(),
+                        reason: "memory bound reached; waiting for the flush".into(),
+                    });
+                }
                 OverflowAction::ThrowException => {
                     drop(st);
                     if let Some(n) = self.warn.check("overflow") {

@@ -4,6 +4,7 @@
 //! chunking by chunk keys, memory or file chunks, limits and overflow, flushing, retries with backoff,
 //! `<secondary>`, `@ERROR`, crash recovery and counters.
 mod chunk;
+mod chunk_json;
 pub mod config;
 mod engine;
 mod file_store;
@@ -11,6 +12,7 @@ pub mod placeholders;
 pub mod retry;
 
 pub use chunk::{Chunk, ChunkEvent, ChunkMetadata};
+pub use chunk_json::{EntryJson, JsonEntries};
 pub use config::{BufferConfig, BufferDefaults, ChunkKeys, FlushMode, OverflowAction, RetryType, Zone};
 pub use engine::{BufferedOutput, SHUTDOWN_FLUSH_LIMIT};
 

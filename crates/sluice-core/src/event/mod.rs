@@ -6,7 +6,7 @@ mod ruby_float;
 mod time;
 mod value;
 
-pub use codec_json::{parse_json_map, parse_json_value, write_json, write_json_map, JsonError};
+pub use codec_json::{parse_json_map, parse_json_value, write_json, write_json_map, write_json_str, JsonError};
 pub use codec_msgpack::{
     decode_entry, read_time, read_value, write_entry, write_event_time, write_map, write_value, MsgpackError,
 };

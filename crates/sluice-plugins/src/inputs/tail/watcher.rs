@@ -95,10 +95,14 @@ impl Env {
             Err(EmitError::ShuttingDown) => Err(Stop),
             Err(e @ EmitError::BufferOverflow { .. }) => {
                 self.stats.emit_retries.fetch_add(1, Relaxed);
-                if let Some(suppressed) = self.warn_key("overflow") {
+                let d = self.backoff.get();
+                // A short refusal is backpressure doing its job (a memory buffer at its bound while the flush
+                // catches up); refusals for seconds on end are worth a warning.
+                if d < BACKOFF_MAX {
+                    tracing::debug!(tag, events = n, error = %e, "tail: batch refused; will read it again");
+                } else if let Some(suppressed) = self.warn_key("overflow") {
                     tracing::warn!(tag, events = n, error = %e, suppressed, "tail: batch refused; will read it again");
                 }
-                let d = self.backoff.get();
                 self.backoff.set((d * 2).min(BACKOFF_MAX));
                 self.sleep(d)?;
                 Ok(false)

@@ -2,6 +2,7 @@
 //! `<inject>`, `data_key`, compression), and strftime with Ruby's `%N`.
 use flate2::write::{GzEncoder, ZlibEncoder};
 use flate2::Compression;
+use sluice_core::buffer::{Chunk, EntryJson};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{EventTime, Map, Value};
 use sluice_core::inject::{Inject, InjectDefaults};
@@ -166,6 +167,52 @@ impl RecordData {
 
     /// The record's bytes from the JSON of its record (the direct path, when [`RecordData::plain_json`]):
     /// the formatter's newline, then what `encode` does after formatting.
+    /// Each entry of `chunk` as its record payload, in order: with `direct`, the record's JSON straight from
+    /// the chunk (entries it cannot write directly are decoded and formatted), else decoded and formatted.
+    /// `key_of` sees the decoded record, or None on the direct path. Returns the first corrupt entry (where
+    /// reading stops) as `(index, message)`.
+    pub fn each_payload<K>(
+        &self,
+        chunk: &Chunk,
+        direct: bool,
+        plugin: &str,
+        key_of: impl Fn(Option<&Map>) -> K,
+        mut accept: impl FnMut(usize, &str, Result<Vec<u8>, String>, K),
+    ) -> Option<(usize, String)> {
+        let corrupt = |i: usize, e: &dyn std::fmt::Display| Some((i, format!("{plugin}: corrupt chunk entry: {e}")));
+        if !direct {
+            for (i, ev) in chunk.events().enumerate() {
+                match ev {
+                    Ok(ev) => {
+                        let key = key_of(Some(&ev.record));
+                        accept(i, &ev.tag, self.encode(&ev.tag, ev.time, ev.record), key);
+                    }
+                    Err(e) => return corrupt(i, &e),
+                }
+            }
+            return None;
+        }
+        let mut entries = chunk.json_entries();
+        let mut cap = 256;
+        let mut i = 0;
+        loop {
+            let mut json = Vec::with_capacity(cap);
+            match entries.next_into(&mut json) {
+                None => return None,
+                Some(Ok(EntryJson::Written { tag })) => {
+                    cap = json.len() + 16;
+                    accept(i, tag, self.finish_json(json), key_of(None));
+                }
+                Some(Ok(EntryJson::Decoded(ev))) => {
+                    let key = key_of(Some(&ev.record));
+                    accept(i, &ev.tag, self.encode(&ev.tag, ev.time, ev.record), key);
+                }
+                Some(Err(e)) => return corrupt(i, &e),
+            }
+            i += 1;
+        }
+    }
+
     pub fn finish_json(&self, mut json: Vec<u8>) -> Result<Vec<u8>, String> {
         json.push(b'\n');
         self.finish(json)

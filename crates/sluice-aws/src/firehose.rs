@@ -6,7 +6,7 @@ use crate::stats::WriterStats;
 use async_trait::async_trait;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record;
-use sluice_core::buffer::{Chunk, ChunkWriter, EntryJson, WriteError};
+use sluice_core::buffer::{Chunk, ChunkWriter, WriteError};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::plugin::BuildCtx;
 use std::sync::Arc;
@@ -98,38 +98,12 @@ impl ChunkWriter for FirehoseWriter {
                 rejected.push((i, format!("kinesis_firehose: record of tag {ev_tag} rejected: {why}")));
             }
         };
-        if self.data.plain_json() {
-            // The record's JSON straight from the chunk (see kinesis_streams).
-            let mut entries = chunk.json_entries();
-            let mut cap = 256;
-            for i in 0.. {
-                let mut json = Vec::with_capacity(cap);
-                match entries.next_into(&mut json) {
-                    None => break,
-                    Some(Ok(EntryJson::Written { tag })) => {
-                        cap = json.len() + 16;
-                        accept(i, tag, self.data.finish_json(json));
-                    }
-                    Some(Ok(EntryJson::Decoded(ev))) => {
-                        accept(i, &ev.tag, self.data.encode(&ev.tag, ev.time, ev.record))
-                    }
-                    Some(Err(e)) => {
-                        rejected.push((i, format!("kinesis_firehose: corrupt chunk entry: {e}")));
-                        break;
-                    }
-                }
-            }
-        } else {
-            for (i, ev) in chunk.events().enumerate() {
-                let ev = match ev {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        rejected.push((i, format!("kinesis_firehose: corrupt chunk entry: {e}")));
-                        break;
-                    }
-                };
-                accept(i, &ev.tag, self.data.encode(&ev.tag, ev.time, ev.record));
-            }
+        // The record's JSON straight from the chunk where the format allows (see kinesis_streams).
+        let direct = self.data.plain_json();
+        if let Some(bad) =
+            self.data.each_payload(chunk, direct, "kinesis_firehose", |_| (), |i, tag, data, ()| accept(i, tag, data))
+        {
+            rejected.push(bad);
         }
         if records.is_empty() {
             return batch::into_result("kinesis_firehose", &tag, batch::DeliveryReport::default(), rejected);

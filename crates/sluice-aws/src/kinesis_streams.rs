@@ -6,7 +6,7 @@ use crate::stats::WriterStats;
 use async_trait::async_trait;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use sluice_core::buffer::{Chunk, ChunkWriter, EntryJson, WriteError};
+use sluice_core::buffer::{Chunk, ChunkWriter, WriteError};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::plugin::BuildCtx;
 use std::sync::Arc;
@@ -98,7 +98,7 @@ impl ChunkWriter for KinesisStreamsWriter {
         let tag = chunk.metadata.tag.clone().unwrap_or_default();
         let mut records = Vec::with_capacity(chunk.records);
         let mut rejected = Vec::new();
-        let mut accept = |i: usize, ev_tag: &str, data: Result<Vec<u8>, String>, key: String| match data {
+        let accept = |i: usize, ev_tag: &str, data: Result<Vec<u8>, String>, key: String| match data {
             Ok(data) => {
                 let size = data.len() + key.len();
                 if size > self.max_record_size {
@@ -120,40 +120,12 @@ impl ChunkWriter for KinesisStreamsWriter {
                 rejected.push((i, format!("kinesis_streams: record of tag {ev_tag} rejected: {why}")));
             }
         };
-        if self.data.plain_json() && self.partition_key.is_none() {
-            // The common case: the record's JSON straight from the chunk, a random partition key.
-            let mut entries = chunk.json_entries();
-            let mut cap = 256;
-            for i in 0.. {
-                let mut json = Vec::with_capacity(cap);
-                match entries.next_into(&mut json) {
-                    None => break,
-                    Some(Ok(EntryJson::Written { tag })) => {
-                        cap = json.len() + 16;
-                        accept(i, tag, self.data.finish_json(json), random_partition_key());
-                    }
-                    Some(Ok(EntryJson::Decoded(ev))) => {
-                        let key = self.partition_key_of(&ev.record);
-                        accept(i, &ev.tag, self.data.encode(&ev.tag, ev.time, ev.record), key);
-                    }
-                    Some(Err(e)) => {
-                        rejected.push((i, format!("kinesis_streams: corrupt chunk entry: {e}")));
-                        break;
-                    }
-                }
-            }
-        } else {
-            for (i, ev) in chunk.events().enumerate() {
-                let ev = match ev {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        rejected.push((i, format!("kinesis_streams: corrupt chunk entry: {e}")));
-                        break;
-                    }
-                };
-                let key = self.partition_key_of(&ev.record);
-                accept(i, &ev.tag, self.data.encode(&ev.tag, ev.time, ev.record), key);
-            }
+        // The common case reads each record's JSON straight from the chunk, with a random partition key.
+        let direct = self.data.plain_json() && self.partition_key.is_none();
+        let key_of =
+            |r: Option<&sluice_core::event::Map>| r.map_or_else(random_partition_key, |r| self.partition_key_of(r));
+        if let Some(bad) = self.data.each_payload(chunk, direct, "kinesis_streams", key_of, accept) {
+            rejected.push(bad);
         }
         if records.is_empty() {
             return batch::into_result("kinesis_streams", &tag, batch::DeliveryReport::default(), rejected);

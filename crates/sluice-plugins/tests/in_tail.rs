@@ -127,6 +127,24 @@ async fn rotation_by_rename_reads_both_files_without_loss_or_duplicate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_with_a_pause_between_rename_and_create_is_a_rotation() {
+    // logrotate without `create` (or a slow writer) leaves the path empty for a while after the rename.
+    let dir = tempfile::tempdir().unwrap();
+    let f = p(&dir, "app.log");
+    append(&f, lines("a", 0..10).as_bytes());
+    let r = start(&conf(&f, "read_from_head true\nrotate_wait 1s\nstat_interval_ms 50"));
+    wait_until("first lines", || r.cap.len() >= 10).await;
+    std::fs::rename(&f, p(&dir, "app.log.1")).unwrap();
+    settle().await;
+    append(&f, lines("b", 0..5).as_bytes());
+    wait_until("new file", || r.cap.len() >= 15).await;
+    let stats = r.stats.clone();
+    let msgs = r.stop().await.messages();
+    assert_eq!(msgs.len(), 15, "no duplicates");
+    assert_eq!(stats.rotations.load(Ordering::SeqCst), 1, "the file that reappeared is counted as a rotation");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copytruncate_reads_the_file_again_from_its_start() {
     let dir = tempfile::tempdir().unwrap();
     let f = p(&dir, "app.log");

@@ -431,6 +431,8 @@ struct Tailed {
     gone_since: Option<Instant>,
     /// Path mode: no longer matched by the globs (excluded, not modified recently, removed): not reopened.
     detached: bool,
+    /// Path mode: the followed file left its path; a file that appears there next is the rotated-in one.
+    renamed_away: bool,
 }
 
 pub struct Worker {
@@ -749,6 +751,7 @@ impl Worker {
             perm_warned: false,
             gone_since: None,
             detached: false,
+            renamed_away: false,
         }
     }
 
@@ -940,6 +943,15 @@ impl Worker {
                     None => {
                         if !t.detached && Instant::now() >= t.next_open_try {
                             self.open_new(t)?;
+                            if t.cur.is_some() {
+                                // A rename seen before the new file was created is a rotation all the same.
+                                if std::mem::take(&mut t.renamed_away) {
+                                    self.env.stats.rotations.fetch_add(1, Relaxed);
+                                    tracing::info!(path = %path, "tail: file rotated; reading the new file from its start");
+                                } else {
+                                    tracing::info!(path = %path, pos = 0, "tail: following file");
+                                }
+                            }
                         }
                     }
                 }
@@ -952,6 +964,7 @@ impl Worker {
                         read_handle(&self.env, &mut t.stream, &mut h, &mut c)?;
                         tracing::info!(path = %path, "tail: file removed or renamed; reading it for rotate_wait");
                         t.rotated.push((h, Instant::now() + cfg.rotate_wait));
+                        t.renamed_away = true;
                     } else {
                         t.cur = Some(h);
                     }

@@ -2,6 +2,7 @@
 mod cli;
 mod config_test;
 mod explain;
+mod heap;
 mod iam_policy;
 mod logging;
 mod registry;

@@ -38,6 +38,7 @@ pub async fn run(mut engine: Engine, root: Element, reload: Reload) -> Result<()
         let flusher = engine.flusher();
         let running = engine.run();
         tokio::pin!(running);
+        crate::heap::trim_after_start();
         let mut next: Option<Element> = None;
         let result = loop {
             tokio::select! {

@@ -5,14 +5,14 @@
 //! shutdown. `flush_thread_count` tasks take queued chunks in order and hand them to the [`ChunkWriter`].
 //! Failures start Fluentd's retry state machine; exhausted retries and unrecoverable errors hand the chunk
 //! to `<secondary>`, and failing that to `@ERROR`. Nothing is dropped without being counted and logged.
-use super::chunk::{Chunk, ChunkMetadata};
+use super::chunk::{entry_offsets, gunzip, gzip, new_id, Chunk, ChunkMetadata};
 use super::config::{BufferConfig, BufferDefaults, FlushMode, OverflowAction};
 use super::file_store::{self, Layout};
 use super::placeholders::{self, FlushContext};
 use super::retry::RetryState;
 use super::{ChunkWriter, WriteError};
 use crate::config::{ConfigError, Element};
-use crate::event::{decode_entry, write_entry, Event, Events};
+use crate::event::{write_entry, Event, Events};
 use crate::plugin::{BuildCtx, EmitError, ErrorEvents, Output, OutputMetrics, PluginError};
 use crate::router::RouterHandle;
 use crate::util::RateLimiter;
@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -135,40 +135,6 @@ struct Inner {
 /// A buffered output: the engine plus the plugin's [`ChunkWriter`].
 pub struct BufferedOutput {
     inner: Arc<Inner>,
-}
-
-fn new_id() -> [u8; 16] {
-    rand::random()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc =
-        flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), flate2::Compression::default());
-    // Writing into a Vec cannot fail.
-    let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
-}
-
-fn gunzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(data.len() * 4);
-    flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out)?;
-    Ok(out)
-}
-
-/// Byte offsets of whole entries in `data`, and where the valid part ends.
-fn entry_offsets(data: &[u8]) -> (Vec<(usize, usize)>, usize) {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < data.len() {
-        match decode_entry(&data[pos..]) {
-            Ok((_, _, _, used)) if used > 0 => {
-                out.push((pos, pos + used));
-                pos += used;
-            }
-            _ => break,
-        }
-    }
-    (out, pos)
 }
 
 fn unix_now() -> i64 {

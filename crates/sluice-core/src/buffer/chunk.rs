@@ -105,3 +105,13 @@ pub(super) fn entry_offsets(data: &[u8]) -> (Vec<(usize, usize)>, usize) {
     }
     (out, pos)
 }
+
+/// The entries of a queued chunk's body, uncompressed. Entries start with 0x93 (a msgpack array of 3): the
+/// gzip magic tells compressed bodies apart, also those written by an earlier run with a different `compress`.
+pub(super) fn stored_entries(raw: std::sync::Arc<Vec<u8>>) -> std::io::Result<Vec<u8>> {
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        gunzip(&raw)
+    } else {
+        Ok(std::sync::Arc::try_unwrap(raw).unwrap_or_else(|a| (*a).clone()))
+    }
+}

@@ -5,7 +5,7 @@
 //! shutdown. `flush_thread_count` tasks take queued chunks in order and hand them to the [`ChunkWriter`].
 //! Failures start Fluentd's retry state machine; exhausted retries and unrecoverable errors hand the chunk
 //! to `<secondary>`, and failing that to `@ERROR`. Nothing is dropped without being counted and logged.
-use super::chunk::{entry_offsets, gunzip, gzip, new_id, Chunk, ChunkMetadata};
+use super::chunk::{entry_offsets, gunzip, gzip, new_id, stored_entries, Chunk, ChunkMetadata};
 use super::config::{BufferConfig, BufferDefaults, FlushMode, OverflowAction};
 use super::file_store::{self, Layout};
 use super::placeholders::{self, FlushContext};
@@ -938,13 +938,7 @@ impl Inner {
             Ok(d) => d.clone(),
             Err(p) => Arc::new(tokio::fs::read(p).await.map_err(|e| format!("cannot read chunk file: {e}"))?),
         };
-        // Entries start with 0x93 (a msgpack array of 3): the gzip magic tells compressed chunks apart,
-        // also those written by an earlier run with a different `compress`.
-        let data = if raw.starts_with(&[0x1f, 0x8b]) {
-            gunzip(&raw).map_err(|e| format!("corrupt gzip chunk: {e}"))?
-        } else {
-            Arc::try_unwrap(raw).unwrap_or_else(|a| (*a).clone())
-        };
+        let data = stored_entries(raw).map_err(|e| format!("corrupt gzip chunk: {e}"))?;
         Ok(Chunk { id: job.id, metadata: job.meta.clone(), data, records: job.records })
     }
 

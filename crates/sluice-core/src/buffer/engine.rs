@@ -7,14 +7,14 @@
 //! to `<secondary>`, and failing that to `@ERROR`. Nothing is dropped without being counted and logged.
 use super::chunk::{entry_offsets, gunzip, gzip, new_id, stored_entries, Chunk, ChunkMetadata};
 use super::config::{BufferConfig, BufferDefaults, FlushMode, OverflowAction};
+use super::fallback::Fallback;
 use super::file_store::{self, Layout};
 use super::placeholders::{self, FlushContext};
 use super::retry::RetryState;
 use super::{ChunkWriter, WriteError};
 use crate::config::{ConfigError, Element};
 use crate::event::{write_entry, Event, Events};
-use crate::plugin::{BuildCtx, EmitError, ErrorEvents, Output, OutputMetrics, PluginError};
-use crate::router::RouterHandle;
+use crate::plugin::{BuildCtx, EmitError, Output, OutputMetrics, PluginError};
 use crate::util::RateLimiter;
 use async_trait::async_trait;
 use parking_lot::{Condvar, Mutex};
@@ -116,9 +116,8 @@ struct Inner {
     stop_seen: Arc<Mutex<Option<Instant>>>,
     stop_signal: crate::plugin::Shutdown,
     writer: Arc<dyn ChunkWriter>,
-    secondary: Option<Arc<dyn Output>>,
-    router: RouterHandle,
-    label: Arc<str>,
+    /// `<secondary>` and `@ERROR`: where records go that the destination will not take.
+    fallback: Fallback,
     metrics: Arc<OutputMetrics>,
     state: Mutex<State>,
     space: Condvar,
@@ -153,18 +152,6 @@ fn spill_dir(root: &std::path::Path, id: Option<&str>, label: &str, name: &str) 
     }
 }
 
-/// Copy `used` flags from a clone back to the original so unused-parameter warnings stay right.
-fn propagate_used(orig: &Element, clone: &Element) {
-    for (a, b) in orig.attrs.iter().zip(clone.attrs.iter()) {
-        if b.used.get() {
-            a.used.set(true);
-        }
-    }
-    for (a, b) in orig.children.iter().zip(clone.children.iter()) {
-        propagate_used(a, b);
-    }
-}
-
 impl BufferedOutput {
     /// Build the engine for the output `conf` (a `<match>` or `<secondary>`): reads `<buffer>`, the retry
     /// parameters and `<secondary>`, and recovers chunks a file buffer left behind.
@@ -189,35 +176,8 @@ impl BufferedOutput {
             .plugin_id()
             .map(str::to_string)
             .unwrap_or_else(|| format!("{}({})", conf.plugin_type().unwrap_or("output"), conf.arg.trim()));
-        let secondary = match conf.section("secondary") {
-            None => None,
-            Some(sec) => {
-                let mut el = sec.clone();
-                // A secondary cuts nothing itself: it sees the primary's chunks, so its placeholders are
-                // checked against the primary's chunk keys.
-                if el.section("buffer").is_none() {
-                    let loc = conf.section("buffer").map(|b| b.loc.clone()).unwrap_or_else(|| sec.loc.clone());
-                    let mut names: Vec<String> = Vec::new();
-                    if cfg.keys.tag {
-                        names.push("tag".into());
-                    }
-                    if cfg.keys.timekey.is_some() {
-                        names.push("time".into());
-                    }
-                    names.extend(cfg.keys.record_names());
-                    let arg = if names.is_empty() { "[]".to_string() } else { names.join(",") };
-                    let mut b = Element::new("buffer", arg, loc.clone());
-                    if let Some(tk) = cfg.keys.timekey {
-                        b.set("timekey", tk.to_string(), loc.clone());
-                    }
-                    b.mark_all_used();
-                    el.children.push(b);
-                }
-                let out = ctx.registry.build_output(&el, ctx);
-                propagate_used(sec, &el);
-                Some(out?)
-            }
-        };
+        let metrics: Arc<OutputMetrics> = Arc::default();
+        let fallback = Fallback::build(conf, ctx, &cfg, &name, metrics.clone())?;
         let layout = cfg.file.as_ref().map(Layout::new);
         let spill = match (&layout, cfg.spill_at_shutdown, ctx.system.state_root()) {
             (None, true, Some(root)) => Some(Layout::new(&super::config::FileBufferConfig {
@@ -234,10 +194,8 @@ impl BufferedOutput {
             stop_seen: Arc::default(),
             stop_signal: ctx.shutdown.clone(),
             writer,
-            secondary,
-            router: ctx.router.clone(),
-            label: ctx.label.clone(),
-            metrics: Arc::default(),
+            fallback,
+            metrics,
             state: Mutex::new(State::default()),
             space: Condvar::new(),
             wake: Notify::new(),
@@ -582,7 +540,7 @@ impl Inner {
             self.metrics.records_to_error_label.add(n as u64);
             tracing::warn!(output = %self.name, tag, records = n, chunk_limit_size = self.cfg.chunk_limit_size,
                 "record larger than chunk_limit_size; sent to @ERROR");
-            self.route_errors(tag, too_large, "record is larger than chunk_limit_size");
+            self.fallback.route_errors(tag, too_large, "record is larger than chunk_limit_size");
         }
         result
     }
@@ -969,12 +927,12 @@ impl Inner {
                 return true;
             }
         };
-        let use_secondary = self.secondary.is_some() && {
+        let use_secondary = self.fallback.secondary().is_some() && {
             let st = self.state.lock();
             st.retry.as_ref().is_some_and(|r| r.secondary_due(&self.cfg.retry, Instant::now()))
         };
         if use_secondary {
-            match self.to_secondary(&chunk, None) {
+            match self.fallback.to_secondary(&chunk, None, &self.flush_ctx(&chunk)) {
                 Ok(()) => {
                     self.metrics.records_to_secondary.add(chunk.records as u64);
                     tracing::warn!(output = %self.name, chunk = %chunk.id_hex(), records = chunk.records,
@@ -1013,7 +971,7 @@ impl Inner {
                 self.note_error(&message);
                 tracing::error!(output = %self.name, chunk = %chunk.id_hex(), records = chunk.records, error = %message,
                     "unrecoverable error: chunk handed to <secondary>/@ERROR without retrying");
-                self.dispose(&chunk, None, &message);
+                self.fallback.dispose(&chunk, None, &message, &self.flush_ctx(&chunk));
                 self.complete(&job, false);
                 true
             }
@@ -1033,7 +991,7 @@ impl Inner {
                     let reason = rejected.first().map(|(_, r)| r.clone()).unwrap_or_default();
                     tracing::warn!(output = %self.name, chunk = %chunk.id_hex(), records = rej.len(), error = %message,
                         "records rejected by the destination; handed to <secondary>/@ERROR");
-                    self.dispose(&chunk, Some(&rej), &reason);
+                    self.fallback.dispose(&chunk, Some(&rej), &reason, &self.flush_ctx(&chunk));
                 }
                 if again.is_empty() {
                     self.complete(&job, true);
@@ -1129,7 +1087,7 @@ impl Inner {
             drop(st);
             tracing::error!(output = %self.name, chunk = %chunk.id_hex(), records = chunk.records, retry_times = steps - 1, error = %message,
                 "failed to flush the buffer, and hit limit for retries; chunk handed to <secondary>/@ERROR");
-            self.dispose(chunk, None, message);
+            self.fallback.dispose(chunk, None, message, &self.flush_ctx(chunk));
             let job =
                 Job { id: chunk.id, meta: chunk.metadata.clone(), records: chunk.records, body: Err(PathBuf::new()) };
             self.complete(&job, false);
@@ -1142,75 +1100,6 @@ impl Inner {
         }
         tracing::warn!(output = %self.name, chunk = %chunk.id_hex(), records = chunk.records, retry_times = steps,
             next_retry_seconds = next.as_secs_f64(), error = %message, "failed to flush the buffer");
-    }
-
-    /// Entries of `chunk` (all, or those at `only`) grouped by tag, in order.
-    fn events_by_tag(&self, chunk: &Chunk, only: Option<&[usize]>) -> Vec<(String, Events)> {
-        let mut groups: Vec<(String, Events)> = Vec::new();
-        let mut bad = 0u64;
-        for (i, e) in chunk.events().enumerate() {
-            if only.is_some_and(|o| o.binary_search(&i).is_err()) {
-                continue;
-            }
-            match e {
-                Ok(ev) => {
-                    let event = Event { time: ev.time, record: ev.record };
-                    match groups.last_mut() {
-                        Some((t, v)) if t.as_str() == ev.tag.as_str() => v.push(event),
-                        _ => groups.push((ev.tag.to_string(), vec![event])),
-                    }
-                }
-                Err(_) => bad += 1,
-            }
-        }
-        if bad > 0 {
-            self.metrics.records_dropped.add(bad);
-        }
-        groups
-    }
-
-    fn to_secondary(&self, chunk: &Chunk, only: Option<&[usize]>) -> Result<(), String> {
-        let Some(sec) = &self.secondary else {
-            return Err("no <secondary>".into());
-        };
-        for (tag, events) in self.events_by_tag(chunk, only) {
-            placeholders::sync_scope(self.flush_ctx(chunk), || sec.emit(&tag, events)).map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    }
-
-    /// Hand a chunk (or some of its entries) to `<secondary>`, or to `@ERROR` when there is none or it fails.
-    fn dispose(&self, chunk: &Chunk, only: Option<&[usize]>, reason: &str) {
-        let n = only.map(|o| o.len()).unwrap_or(chunk.records) as u64;
-        if self.secondary.is_some() {
-            match self.to_secondary(chunk, only) {
-                Ok(()) => {
-                    self.metrics.records_to_secondary.add(n);
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(output = %self.name, chunk = %chunk.id_hex(), records = n, error = %e,
-                        "<secondary> failed too; records go to @ERROR");
-                }
-            }
-        }
-        self.metrics.records_to_error_label.add(n);
-        for (tag, events) in self.events_by_tag(chunk, only) {
-            self.route_errors(&tag, events, reason);
-        }
-    }
-
-    fn route_errors(&self, tag: &str, events: Events, reason: &str) {
-        if self.router.get().is_none() {
-            self.metrics.records_dropped.add(events.len() as u64);
-            tracing::error!(output = %self.name, tag, records = events.len(), reason, "no router to take error events; dropped");
-            return;
-        }
-        let mut errs = ErrorEvents::default();
-        for e in events {
-            errs.push(e, reason);
-        }
-        self.router.emit_errors(&self.label, tag, errs);
     }
 
     async fn worker(self: Arc<Self>) {
@@ -1392,7 +1281,7 @@ impl Inner {
                 };
                 let job = Job { id: q.id, meta: q.meta, records: q.records, body };
                 if let Ok(chunk) = self.load(&job).await {
-                    self.dispose(&chunk, None, "not flushed at shutdown");
+                    self.fallback.dispose(&chunk, None, "not flushed at shutdown", &self.flush_ctx(&chunk));
                 }
             }
         } else if left > 0 {
@@ -1400,7 +1289,7 @@ impl Inner {
         }
         self.closed.store(true, Ordering::SeqCst);
         self.writer.close().await;
-        if let Some(s) = &self.secondary {
+        if let Some(s) = self.fallback.secondary() {
             s.shutdown().await;
         }
     }
@@ -1416,7 +1305,7 @@ impl Output for BufferedOutput {
         if self.inner.started.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        if let Some(s) = &self.inner.secondary {
+        if let Some(s) = self.inner.fallback.secondary() {
             s.start().await?;
         }
         let mut tasks = self.inner.tasks.lock();

@@ -5,7 +5,7 @@
 //! shutdown. `flush_thread_count` tasks take queued chunks in order and hand them to the [`ChunkWriter`].
 //! Failures start Fluentd's retry state machine; exhausted retries and unrecoverable errors hand the chunk
 //! to `<secondary>`, and failing that to `@ERROR`. Nothing is dropped without being counted and logged.
-use super::chunk::{entry_offsets, gunzip, gzip, new_id, stored_entries, Chunk, ChunkMetadata};
+use super::chunk::{entry_offsets, gzip, new_id, stored_entries, Chunk, ChunkMetadata};
 use super::config::{BufferConfig, BufferDefaults, FlushMode, OverflowAction};
 use super::fallback::Fallback;
 use super::file_store::{self, Layout};
@@ -293,91 +293,26 @@ impl Inner {
     // ---- start-up recovery -------------------------------------------------------------------------
 
     fn resume(&self, layout: &Layout) {
-        let found = match layout.scan() {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(output = %self.name, error = %e, "cannot list buffer directory; nothing resumed");
-                return;
-            }
-        };
-        let mut recovered: Vec<(f64, Queued)> = Vec::new();
-        for f in found {
-            if !file_store::owned_by_me(&f.path) {
-                tracing::warn!(output = %self.name, path = %f.path.display(),
-                    "buffer chunk not owned by sluice's user (or not a regular file); not resumed");
-                continue;
-            }
-            match self.recover_one(layout, &f) {
-                Ok(Some(q)) => recovered.push(q),
-                Ok(None) => {}
-                Err(reason) => {
-                    let aside = Layout::set_aside(&f.path);
-                    self.corrupt_chunks.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(output = %self.name, chunk = %file_store::hex(&f.id), moved_to = %aside.display(), reason,
-                        "corrupt buffer chunk moved aside");
-                }
-            }
-        }
-        recovered.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let found = layout.recover(&self.name);
+        self.corrupt_chunks.fetch_add(found.corrupt, Ordering::Relaxed);
         let mut st = self.state.lock();
-        let n = recovered.len();
+        let n = found.chunks.len();
         let mut records = 0;
-        for (_, q) in recovered {
-            st.total_bytes += q.bytes;
-            records += q.records;
-            st.queue.push_back(q);
+        for c in found.chunks {
+            st.total_bytes += c.bytes;
+            records += c.records;
+            st.queue.push_back(Queued {
+                id: c.id,
+                meta: c.meta,
+                records: c.records,
+                bytes: c.bytes,
+                body: Body::File(c.path),
+                inflight: false,
+            });
         }
         if n > 0 {
             tracing::info!(output = %self.name, chunks = n, records, "resumed buffer chunks from the last run");
         }
-    }
-
-    fn recover_one(&self, layout: &Layout, f: &file_store::Found) -> Result<Option<(f64, Queued)>, String> {
-        let mf = match file_store::read_meta(&f.path) {
-            Ok(m) => m,
-            // A crash right after the chunk file was created: nothing was in it.
-            Err(_) if std::fs::metadata(&f.path).map(|m| m.len() == 0).unwrap_or(false) => {
-                Layout::remove(&f.path);
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
-        };
-        let raw = std::fs::read(&f.path).map_err(|e| format!("cannot read chunk: {e}"))?;
-        let data = if mf.gzip { gunzip(&raw).map_err(|e| format!("corrupt gzip data: {e}"))? } else { raw.clone() };
-        let (entries, valid) = entry_offsets(&data);
-        if entries.is_empty() {
-            if data.is_empty() {
-                Layout::remove(&f.path);
-                return Ok(None);
-            }
-            return Err("no readable entry".into());
-        }
-        let mut path = f.path.clone();
-        if valid < data.len() {
-            // A torn or damaged tail: keep the readable entries, keep the original aside for inspection.
-            let aside = {
-                let mut c = f.path.as_os_str().to_owned();
-                c.push(".corrupt");
-                PathBuf::from(c)
-            };
-            let _ = std::fs::write(&aside, &raw);
-            self.corrupt_chunks.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(output = %self.name, chunk = %file_store::hex(&f.id), kept_records = entries.len(),
-                lost_bytes = data.len() - valid, copy = %aside.display(), "damaged buffer chunk: readable entries kept");
-            let body = if mf.gzip { gzip(&data[..valid]) } else { data[..valid].to_vec() };
-            Layout::remove(&f.path);
-            path = layout
-                .write_queued(&f.id, &mf.meta, mf.gzip, &body)
-                .map_err(|e| format!("cannot rewrite chunk: {e}"))?;
-        } else if f.staged {
-            let file = File::open(&f.path).map_err(|e| format!("cannot open chunk: {e}"))?;
-            path = layout.enqueue(&f.id, &file).map_err(|e| format!("cannot queue chunk: {e}"))?;
-        }
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(valid as u64);
-        Ok(Some((
-            mf.created,
-            Queued { id: f.id, meta: mf.meta, records: entries.len(), bytes, body: Body::File(path), inflight: false },
-        )))
     }
 
     // ---- emit --------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ use std::time::{Instant, SystemTime};
 /// Like Ruby's Dir.glob: `*` does not match a leading dot.
 const GLOB_OPTIONS: glob::MatchOptions =
     glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
+
 fn has_glob(p: &str) -> bool {
     p.contains(['*', '?', '['])
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+/// One followed file: its stream, its pos_file slot, the open handle and the rotated-away ones.
 pub(super) struct Tailed {
     pub(super) stream: Stream,
     pub(super) slot: Option<Slot>,

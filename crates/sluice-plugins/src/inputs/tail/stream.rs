@@ -15,6 +15,7 @@ use std::time::Instant;
 const MAX_BATCHES_PER_TURN: usize = 16;
 /// Bytes read from one file before the others get their turn (a long line must not hold the thread).
 const MAX_BYTES_PER_TURN: usize = 8 * 1024 * 1024;
+
 /// Per-file parsing state.
 pub struct Stream {
     pub path: String,

@@ -108,6 +108,7 @@ impl Env {
     }
 }
 
+/// What a followed file is keyed by: its path, or (`follow_inodes`) its device and inode.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) enum WKey {
     Path(String),

@@ -1,4 +1,5 @@
 use crate::event::{decode_entry, EventTime, Map, MsgpackError, Str};
+use std::io::{Read, Write};
 
 /// What a chunk was cut by: the values of its chunk keys. Placeholders in output parameters are resolved
 /// from it (`${tag}`, `${tag[1]}`, `${key}`, strftime patterns from `timekey`).
@@ -66,5 +67,51 @@ impl Iterator for ChunkEvents<'_> {
                 Some(Err(e))
             }
         }
+    }
+}
+
+// ---- framing: ids, gzip, whole entries --------------------------------------------------------------
+
+pub(super) fn new_id() -> [u8; 16] {
+    rand::random()
+}
+
+pub(super) fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc =
+        flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
+
+pub(super) fn gunzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(data.len() * 4);
+    flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Byte offsets of whole entries in `data`, and where the valid part ends.
+pub(super) fn entry_offsets(data: &[u8]) -> (Vec<(usize, usize)>, usize) {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        match decode_entry(&data[pos..]) {
+            Ok((_, _, _, used)) if used > 0 => {
+                out.push((pos, pos + used));
+                pos += used;
+            }
+            _ => break,
+        }
+    }
+    (out, pos)
+}
+
+/// The entries of a queued chunk's body, uncompressed. Entries start with 0x93 (a msgpack array of 3): the
+/// gzip magic tells compressed bodies apart, also those written by an earlier run with a different `compress`.
+pub(super) fn stored_entries(raw: std::sync::Arc<Vec<u8>>) -> std::io::Result<Vec<u8>> {
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        gunzip(&raw)
+    } else {
+        Ok(std::sync::Arc::try_unwrap(raw).unwrap_or_else(|a| (*a).clone()))
     }
 }

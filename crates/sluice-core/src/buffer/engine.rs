@@ -5,22 +5,24 @@
 //! shutdown. `flush_thread_count` tasks take queued chunks in order and hand them to the [`ChunkWriter`].
 //! Failures start Fluentd's retry state machine; exhausted retries and unrecoverable errors hand the chunk
 //! to `<secondary>`, and failing that to `@ERROR`. Nothing is dropped without being counted and logged.
-use super::chunk::{Chunk, ChunkMetadata};
-use super::config::{BufferConfig, BufferDefaults, FlushMode, OverflowAction};
+mod stage;
+
+use super::chunk::{entry_offsets, gzip, new_id, stored_entries, Chunk, ChunkMetadata};
+use super::config::{BufferConfig, BufferDefaults, FlushMode};
+use super::fallback::Fallback;
 use super::file_store::{self, Layout};
 use super::placeholders::{self, FlushContext};
 use super::retry::RetryState;
 use super::{ChunkWriter, WriteError};
 use crate::config::{ConfigError, Element};
-use crate::event::{decode_entry, write_entry, Event, Events};
-use crate::plugin::{BuildCtx, EmitError, ErrorEvents, Output, OutputMetrics, PluginError};
-use crate::router::RouterHandle;
+use crate::event::Events;
+use crate::plugin::{BuildCtx, EmitError, Output, OutputMetrics, PluginError};
 use crate::util::RateLimiter;
 use async_trait::async_trait;
 use parking_lot::{Condvar, Mutex};
+use stage::Staged;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,45 +35,6 @@ use tokio::task::JoinHandle;
 /// inputs' 10 s it fits Kubernetes' 30 s grace period. Then file chunks stay on disk, memory chunks are
 /// spilled to disk (or handed to `<secondary>`/`@ERROR`), all for the next start.
 pub const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(15);
-
-struct Staged {
-    id: [u8; 16],
-    meta: ChunkMetadata,
-    /// Memory buffer: the chunk's entries. File buffer: entries not yet written to the file.
-    data: Vec<u8>,
-    /// Uncompressed bytes in the chunk.
-    bytes: u64,
-    records: usize,
-    /// Records in `data` not yet written to the file (file buffer).
-    pending_records: usize,
-    created: Instant,
-    file: Option<(File, PathBuf)>,
-    /// Bytes of the chunk file that hold whole, accepted entries: a failed write is cut back to this.
-    written: u64,
-}
-
-/// A chunk's state before an emit touched it, to undo a failed emit exactly.
-#[derive(Clone, Copy)]
-struct Before {
-    written: u64,
-    data_len: usize,
-    records: usize,
-    bytes: u64,
-    /// The emit created the chunk: undoing removes it.
-    created: bool,
-}
-
-impl Before {
-    const NEW: Before = Before { written: 0, data_len: 0, records: 0, bytes: 0, created: true };
-}
-
-/// What one emit changed, so that it can be undone or completed.
-#[derive(Default)]
-struct Tx {
-    before: HashMap<[u8; 16], Before>,
-    /// Chunks that filled up during the emit: queued when it succeeds, staged again when it fails.
-    rolled: Vec<Staged>,
-}
 
 enum Body {
     /// Possibly gzip-compressed entries.
@@ -116,9 +79,8 @@ struct Inner {
     stop_seen: Arc<Mutex<Option<Instant>>>,
     stop_signal: crate::plugin::Shutdown,
     writer: Arc<dyn ChunkWriter>,
-    secondary: Option<Arc<dyn Output>>,
-    router: RouterHandle,
-    label: Arc<str>,
+    /// `<secondary>` and `@ERROR`: where records go that the destination will not take.
+    fallback: Fallback,
     metrics: Arc<OutputMetrics>,
     state: Mutex<State>,
     space: Condvar,
@@ -137,40 +99,6 @@ pub struct BufferedOutput {
     inner: Arc<Inner>,
 }
 
-fn new_id() -> [u8; 16] {
-    rand::random()
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc =
-        flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), flate2::Compression::default());
-    // Writing into a Vec cannot fail.
-    let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
-}
-
-fn gunzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(data.len() * 4);
-    flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out)?;
-    Ok(out)
-}
-
-/// Byte offsets of whole entries in `data`, and where the valid part ends.
-fn entry_offsets(data: &[u8]) -> (Vec<(usize, usize)>, usize) {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < data.len() {
-        match decode_entry(&data[pos..]) {
-            Ok((_, _, _, used)) if used > 0 => {
-                out.push((pos, pos + used));
-                pos += used;
-            }
-            _ => break,
-        }
-    }
-    (out, pos)
-}
-
 fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
@@ -184,18 +112,6 @@ fn spill_dir(root: &std::path::Path, id: Option<&str>, label: &str, name: &str) 
     match id {
         Some(id) => root.join("worker0").join(safe(id)).join("spill"),
         None => root.join("worker0").join("spill").join(format!("{}.{}", safe(label), safe(name))),
-    }
-}
-
-/// Copy `used` flags from a clone back to the original so unused-parameter warnings stay right.
-fn propagate_used(orig: &Element, clone: &Element) {
-    for (a, b) in orig.attrs.iter().zip(clone.attrs.iter()) {
-        if b.used.get() {
-            a.used.set(true);
-        }
-    }
-    for (a, b) in orig.children.iter().zip(clone.children.iter()) {
-        propagate_used(a, b);
     }
 }
 
@@ -223,35 +139,8 @@ impl BufferedOutput {
             .plugin_id()
             .map(str::to_string)
             .unwrap_or_else(|| format!("{}({})", conf.plugin_type().unwrap_or("output"), conf.arg.trim()));
-        let secondary = match conf.section("secondary") {
-            None => None,
-            Some(sec) => {
-                let mut el = sec.clone();
-                // A secondary cuts nothing itself: it sees the primary's chunks, so its placeholders are
-                // checked against the primary's chunk keys.
-                if el.section("buffer").is_none() {
-                    let loc = conf.section("buffer").map(|b| b.loc.clone()).unwrap_or_else(|| sec.loc.clone());
-                    let mut names: Vec<String> = Vec::new();
-                    if cfg.keys.tag {
-                        names.push("tag".into());
-                    }
-                    if cfg.keys.timekey.is_some() {
-                        names.push("time".into());
-                    }
-                    names.extend(cfg.keys.record_names());
-                    let arg = if names.is_empty() { "[]".to_string() } else { names.join(",") };
-                    let mut b = Element::new("buffer", arg, loc.clone());
-                    if let Some(tk) = cfg.keys.timekey {
-                        b.set("timekey", tk.to_string(), loc.clone());
-                    }
-                    b.mark_all_used();
-                    el.children.push(b);
-                }
-                let out = ctx.registry.build_output(&el, ctx);
-                propagate_used(sec, &el);
-                Some(out?)
-            }
-        };
+        let metrics: Arc<OutputMetrics> = Arc::default();
+        let fallback = Fallback::build(conf, ctx, &cfg, &name, metrics.clone())?;
         let layout = cfg.file.as_ref().map(Layout::new);
         let spill = match (&layout, cfg.spill_at_shutdown, ctx.system.state_root()) {
             (None, true, Some(root)) => Some(Layout::new(&super::config::FileBufferConfig {
@@ -268,10 +157,8 @@ impl BufferedOutput {
             stop_seen: Arc::default(),
             stop_signal: ctx.shutdown.clone(),
             writer,
-            secondary,
-            router: ctx.router.clone(),
-            label: ctx.label.clone(),
-            metrics: Arc::default(),
+            fallback,
+            metrics,
             state: Mutex::new(State::default()),
             space: Condvar::new(),
             wake: Notify::new(),
@@ -369,364 +256,26 @@ impl Inner {
     // ---- start-up recovery -------------------------------------------------------------------------
 
     fn resume(&self, layout: &Layout) {
-        let found = match layout.scan() {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(output = %self.name, error = %e, "cannot list buffer directory; nothing resumed");
-                return;
-            }
-        };
-        let mut recovered: Vec<(f64, Queued)> = Vec::new();
-        for f in found {
-            if !file_store::owned_by_me(&f.path) {
-                tracing::warn!(output = %self.name, path = %f.path.display(),
-                    "buffer chunk not owned by sluice's user (or not a regular file); not resumed");
-                continue;
-            }
-            match self.recover_one(layout, &f) {
-                Ok(Some(q)) => recovered.push(q),
-                Ok(None) => {}
-                Err(reason) => {
-                    let aside = Layout::set_aside(&f.path);
-                    self.corrupt_chunks.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(output = %self.name, chunk = %file_store::hex(&f.id), moved_to = %aside.display(), reason,
-                        "corrupt buffer chunk moved aside");
-                }
-            }
-        }
-        recovered.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let found = layout.recover(&self.name);
+        self.corrupt_chunks.fetch_add(found.corrupt, Ordering::Relaxed);
         let mut st = self.state.lock();
-        let n = recovered.len();
+        let n = found.chunks.len();
         let mut records = 0;
-        for (_, q) in recovered {
-            st.total_bytes += q.bytes;
-            records += q.records;
-            st.queue.push_back(q);
+        for c in found.chunks {
+            st.total_bytes += c.bytes;
+            records += c.records;
+            st.queue.push_back(Queued {
+                id: c.id,
+                meta: c.meta,
+                records: c.records,
+                bytes: c.bytes,
+                body: Body::File(c.path),
+                inflight: false,
+            });
         }
         if n > 0 {
             tracing::info!(output = %self.name, chunks = n, records, "resumed buffer chunks from the last run");
         }
-    }
-
-    fn recover_one(&self, layout: &Layout, f: &file_store::Found) -> Result<Option<(f64, Queued)>, String> {
-        let mf = match file_store::read_meta(&f.path) {
-            Ok(m) => m,
-            // A crash right after the chunk file was created: nothing was in it.
-            Err(_) if std::fs::metadata(&f.path).map(|m| m.len() == 0).unwrap_or(false) => {
-                Layout::remove(&f.path);
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
-        };
-        let raw = std::fs::read(&f.path).map_err(|e| format!("cannot read chunk: {e}"))?;
-        let data = if mf.gzip { gunzip(&raw).map_err(|e| format!("corrupt gzip data: {e}"))? } else { raw.clone() };
-        let (entries, valid) = entry_offsets(&data);
-        if entries.is_empty() {
-            if data.is_empty() {
-                Layout::remove(&f.path);
-                return Ok(None);
-            }
-            return Err("no readable entry".into());
-        }
-        let mut path = f.path.clone();
-        if valid < data.len() {
-            // A torn or damaged tail: keep the readable entries, keep the original aside for inspection.
-            let aside = {
-                let mut c = f.path.as_os_str().to_owned();
-                c.push(".corrupt");
-                PathBuf::from(c)
-            };
-            let _ = std::fs::write(&aside, &raw);
-            self.corrupt_chunks.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(output = %self.name, chunk = %file_store::hex(&f.id), kept_records = entries.len(),
-                lost_bytes = data.len() - valid, copy = %aside.display(), "damaged buffer chunk: readable entries kept");
-            let body = if mf.gzip { gzip(&data[..valid]) } else { data[..valid].to_vec() };
-            Layout::remove(&f.path);
-            path = layout
-                .write_queued(&f.id, &mf.meta, mf.gzip, &body)
-                .map_err(|e| format!("cannot rewrite chunk: {e}"))?;
-        } else if f.staged {
-            let file = File::open(&f.path).map_err(|e| format!("cannot open chunk: {e}"))?;
-            path = layout.enqueue(&f.id, &file).map_err(|e| format!("cannot queue chunk: {e}"))?;
-        }
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(valid as u64);
-        Ok(Some((
-            mf.created,
-            Queued { id: f.id, meta: mf.meta, records: entries.len(), bytes, body: Body::File(path), inflight: false },
-        )))
-    }
-
-    // ---- emit --------------------------------------------------------------------------------------
-
-    /// Bytes the buffer holds before `overflow_action` applies: `total_limit_size`, or the memory bound.
-    fn limit(&self) -> u64 {
-        self.cfg.read_ahead_limit.map_or(self.cfg.total_limit_size, |b| b.min(self.cfg.total_limit_size))
-    }
-
-    fn storable(&self, st: &State) -> bool {
-        st.total_bytes < self.limit() && self.cfg.queue_limit_length.is_none_or(|q| st.queue.len() < q)
-    }
-
-    /// At the memory bound, staged data alone can hold the buffer full (a chunk key or `chunk_limit_size`
-    /// that fills slowly, a long `timekey`): queue the largest staged chunk so the flush makes room.
-    fn queue_staged_at_bound(&self, st: &mut State) -> bool {
-        let Some(bound) = self.cfg.read_ahead_limit else {
-            return false;
-        };
-        let staged: u64 = st.staged.values().map(|s| s.bytes).sum();
-        if staged < bound / 2 {
-            return false;
-        }
-        let largest = st.staged.iter().max_by_key(|(_, s)| s.bytes).map(|(k, _)| k.clone());
-        largest.is_some_and(|k| self.enqueue_key(st, &k))
-    }
-
-    fn emit(&self, tag: &str, events: Events) -> Result<(), EmitError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        if self.layout.is_none() && self.closed.load(Ordering::Relaxed) {
-            return Err(EmitError::ShuttingDown);
-        }
-        // Chunk metadata is computed before taking the lock, once per run of events that share it.
-        let keys = &self.cfg.keys;
-        let mut runs: Vec<(ChunkMetadata, std::ops::Range<usize>)> = Vec::new();
-        if keys.per_batch() {
-            let meta = ChunkMetadata { tag: keys.tag.then(|| tag.to_string()), timekey: None, variables: Vec::new() };
-            runs.push((meta, 0..events.len()));
-        } else {
-            let mut slice: Option<(i64, i64)> = None;
-            for (i, ev) in events.iter().enumerate() {
-                let same_slice = match (slice, keys.timekey) {
-                    (Some((start, tk)), Some(_)) if keys.records.is_empty() => {
-                        ev.time.sec >= start && ev.time.sec < start + tk
-                    }
-                    _ => false,
-                };
-                if same_slice {
-                    if let Some(r) = runs.last_mut() {
-                        r.1.end = i + 1;
-                        continue;
-                    }
-                }
-                let meta = keys.metadata(tag, ev, &self.cfg.zone);
-                slice = match (meta.timekey, keys.timekey) {
-                    (Some(start), Some(tk)) => Some((start, tk)),
-                    _ => None,
-                };
-                match runs.last_mut() {
-                    Some(r) if r.0 == meta => r.1.end = i + 1,
-                    _ => runs.push((meta, i..i + 1)),
-                }
-            }
-        }
-        let mut st = self.state.lock();
-        while !self.storable(&st) {
-            if self.queue_staged_at_bound(&mut st) {
-                self.wake.notify_waiters();
-            }
-            match self.cfg.overflow_action {
-                OverflowAction::ThrowException
-                    if st.total_bytes < self.cfg.total_limit_size
-                        && self.cfg.queue_limit_length.is_none_or(|q| st.queue.len() < q) =>
-                {
-                    // The memory bound, not a configured limit: ordinary backpressure, the input reads the
-                    // batch again once the flush has made room.
-                    drop(st);
-                    tracing::debug!(output = %self.name, tag, records = events.len(),
-                        "memory bound reached; emit refused until the buffer drains");
-                    return Err(EmitError::BufferOverflow {
-                        output: self.name.clone(),
-                        reason: "memory bound reached; waiting for the flush".into(),
-                    });
-                }
-                OverflowAction::ThrowException => {
-                    drop(st);
-                    if let Some(n) = self.warn.check("overflow") {
-                        tracing::warn!(output = %self.name, tag, records = events.len(), suppressed = n,
-                            "buffer full (total_limit_size/queue_limit_length); emit refused, the input will retry");
-                    }
-                    return Err(EmitError::BufferOverflow {
-                        output: self.name.clone(),
-                        reason: "buffer space has too many data".into(),
-                    });
-                }
-                OverflowAction::Block => {
-                    // Nobody will make room once the flush threads are gone.
-                    if self.stopping.load(Ordering::Relaxed) {
-                        return Err(EmitError::ShuttingDown);
-                    }
-                    self.wake.notify_waiters();
-                    self.space.wait_for(&mut st, Duration::from_millis(200));
-                }
-                OverflowAction::DropOldestChunk => {
-                    if !self.drop_oldest(&mut st) {
-                        let keys: Vec<ChunkMetadata> = st.staged.keys().cloned().collect();
-                        for k in keys {
-                            self.enqueue_key(&mut st, &k);
-                        }
-                        if !self.drop_oldest(&mut st) {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        let mut too_large: Vec<Event> = Vec::new();
-        let mut queued = false;
-        let mut tx = Tx::default();
-        let mut result = Ok(());
-        for (meta, range) in &runs {
-            if let Err(e) = self.append_run(&mut st, meta, tag, &events[range.clone()], &mut too_large, &mut tx) {
-                result = Err(e);
-                break;
-            }
-        }
-        // File buffer: write what this emit added, so a kill -9 after we return loses nothing.
-        if result.is_ok() && self.layout.is_some() {
-            result = self.write_pending(&mut st);
-        }
-        // All or nothing: when the emit fails the input sends the whole batch again, so none of it may stay,
-        // not even in a chunk that filled up on the way (it is queued only now).
-        match &result {
-            Ok(()) => {
-                self.metrics.records_in.add(events.len() as u64);
-                self.metrics.emit_count.inc();
-                for s in tx.rolled.drain(..) {
-                    queued |= self.enqueue_staged(&mut st, s);
-                }
-            }
-            Err(_) => {
-                self.rollback(&mut st, tx);
-                too_large.clear();
-            }
-        }
-        if self.cfg.flush_mode == FlushMode::Immediate {
-            let keys: Vec<ChunkMetadata> = st.staged.keys().cloned().collect();
-            for k in keys {
-                queued |= self.enqueue_key(&mut st, &k);
-            }
-        }
-        drop(st);
-        if queued {
-            self.wake.notify_waiters();
-        }
-        if !too_large.is_empty() {
-            let n = too_large.len();
-            self.metrics.records_to_error_label.add(n as u64);
-            tracing::warn!(output = %self.name, tag, records = n, chunk_limit_size = self.cfg.chunk_limit_size,
-                "record larger than chunk_limit_size; sent to @ERROR");
-            self.route_errors(tag, too_large, "record is larger than chunk_limit_size");
-        }
-        result
-    }
-
-    /// Append events that share `meta` to its staged chunk, queuing chunks as they fill. The common case
-    /// is one map lookup per run and one `write_entry` into the chunk's buffer per event.
-    fn append_run(
-        &self,
-        st: &mut State,
-        meta: &ChunkMetadata,
-        tag: &str,
-        evs: &[Event],
-        too_large: &mut Vec<Event>,
-        tx: &mut Tx,
-    ) -> Result<(), EmitError> {
-        let limit = self.cfg.chunk_limit_size;
-        let max_records = self.cfg.chunk_limit_records.unwrap_or(usize::MAX);
-        let mut i = 0;
-        while i < evs.len() {
-            if !st.staged.contains_key(meta) {
-                let s = self.new_staged(meta)?;
-                tx.before.insert(s.id, Before::NEW);
-                st.staged.insert(meta.clone(), s);
-            }
-            let State { staged, total_bytes, .. } = &mut *st;
-            let Some(chunk) = staged.get_mut(meta) else {
-                return Ok(());
-            };
-            tx.before.entry(chunk.id).or_insert(Before {
-                written: chunk.written,
-                data_len: chunk.data.len(),
-                records: chunk.records,
-                bytes: chunk.bytes,
-                created: false,
-            });
-            let mut roll = false;
-            while i < evs.len() {
-                if chunk.records >= max_records {
-                    roll = true;
-                    break;
-                }
-                let ev = &evs[i];
-                let before = chunk.data.len();
-                write_entry(tag, ev.time, &ev.record, &mut chunk.data);
-                let size = (chunk.data.len() - before) as u64;
-                if size > limit {
-                    chunk.data.truncate(before);
-                    too_large.push(ev.clone());
-                    i += 1;
-                    continue;
-                }
-                if chunk.bytes + size > limit && chunk.records > 0 {
-                    // Does not fit: it goes to a fresh chunk (encoded again there).
-                    chunk.data.truncate(before);
-                    roll = true;
-                    break;
-                }
-                chunk.bytes += size;
-                chunk.records += 1;
-                chunk.pending_records += 1;
-                *total_bytes += size;
-                i += 1;
-                if chunk.bytes >= limit || chunk.records >= max_records {
-                    roll = true;
-                    break;
-                }
-            }
-            if roll {
-                // A chunk that filled up is written now and set aside; it is queued when the whole emit has
-                // succeeded (a later failure cuts it back like every other chunk of the batch).
-                if let Some(mut chunk) = st.staged.remove(meta) {
-                    if let Err(e) = Self::write_staged(&mut chunk, self.cfg.compress_gzip) {
-                        tx.rolled.push(chunk);
-                        let msg = format!("cannot write buffer chunk file: {e}");
-                        self.note_error(&msg);
-                        return Err(EmitError::BufferOverflow { output: self.name.clone(), reason: msg });
-                    }
-                    tx.rolled.push(chunk);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn new_staged(&self, meta: &ChunkMetadata) -> Result<Staged, EmitError> {
-        let id = new_id();
-        let file = match &self.layout {
-            None => None,
-            Some(l) => match l.create(&id, meta, self.cfg.compress_gzip) {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    self.note_error(&format!("cannot create buffer chunk file: {e}"));
-                    return Err(EmitError::BufferOverflow {
-                        output: self.name.clone(),
-                        reason: format!("cannot create buffer chunk file: {e}"),
-                    });
-                }
-            },
-        };
-        Ok(Staged {
-            id,
-            meta: meta.clone(),
-            data: Vec::new(),
-            bytes: 0,
-            records: 0,
-            pending_records: 0,
-            created: Instant::now(),
-            file,
-            written: 0,
-        })
     }
 
     fn note_error(&self, msg: &str) {
@@ -735,176 +284,6 @@ impl Inner {
         if let Some(n) = self.warn.check(msg) {
             tracing::error!(output = %self.name, error = msg, suppressed = n, "buffer error");
         }
-    }
-
-    /// Write the pending bytes of file-backed staged chunks; stops at the first failure (the caller rolls
-    /// the whole emit back).
-    fn write_pending(&self, st: &mut State) -> Result<(), EmitError> {
-        let gz = self.cfg.compress_gzip;
-        for s in st.staged.values_mut() {
-            if let Err(e) = Self::write_staged(s, gz) {
-                let msg = format!("cannot write buffer chunk file: {e}");
-                self.note_error(&msg);
-                return Err(EmitError::BufferOverflow { output: self.name.clone(), reason: msg });
-            }
-        }
-        Ok(())
-    }
-
-    /// Undo a failed emit exactly: every chunk it touched goes back to its state before the emit (files cut
-    /// back with `ftruncate`, which works on a full disk), chunks it created are removed, chunks that filled
-    /// up during it are staged again instead of queued.
-    fn rollback(&self, st: &mut State, mut tx: Tx) {
-        let touched: Vec<ChunkMetadata> =
-            st.staged.iter().filter(|(_, s)| tx.before.contains_key(&s.id)).map(|(k, _)| k.clone()).collect();
-        let mut back: Vec<Staged> = Vec::new();
-        for k in touched {
-            if let Some(s) = st.staged.remove(&k) {
-                back.extend(self.undo(st, s, &tx.before));
-            }
-        }
-        for s in tx.rolled.drain(..) {
-            back.extend(self.undo(st, s, &tx.before));
-        }
-        for s in back {
-            st.staged.insert(s.meta.clone(), s);
-        }
-    }
-
-    /// One chunk of [`Self::rollback`]: its state before the emit, or None when the emit created it.
-    fn undo(&self, st: &mut State, mut s: Staged, before: &HashMap<[u8; 16], Before>) -> Option<Staged> {
-        let b = before.get(&s.id).copied().unwrap_or(Before::NEW);
-        st.total_bytes = st.total_bytes.saturating_sub(s.bytes.saturating_sub(b.bytes));
-        if b.created {
-            if let Some((_, p)) = &s.file {
-                Layout::remove(p);
-            }
-            return None;
-        }
-        if let Some((f, path)) = &s.file {
-            if let Err(e) = f.set_len(b.written) {
-                tracing::error!(output = %self.name, path = %path.display(), error = %e,
-                    "cannot cut back a buffer chunk after a failed write; its last records may be sent twice");
-            }
-        }
-        s.written = b.written;
-        s.data.truncate(b.data_len);
-        s.records = b.records;
-        s.pending_records = 0;
-        s.bytes = b.bytes;
-        Some(s)
-    }
-
-    /// Append the pending entries to the chunk file. A failed write (a full disk) is cut back to the last
-    /// whole entry, so the file never holds a torn or half-accepted batch.
-    fn write_staged(s: &mut Staged, gz: bool) -> std::io::Result<()> {
-        let Some((file, _)) = s.file.as_mut() else {
-            return Ok(());
-        };
-        if s.data.is_empty() {
-            return Ok(());
-        }
-        let compressed;
-        let bytes: &[u8] = if gz {
-            compressed = gzip(&s.data);
-            &compressed
-        } else {
-            &s.data
-        };
-        if let Err(e) = file.write_all(bytes) {
-            // Cutting back frees space, so it works on a full disk; if it does not, say why in the error.
-            return Err(match file.set_len(s.written) {
-                Ok(()) => e,
-                Err(te) => std::io::Error::new(e.kind(), format!("{e} (and the chunk could not be cut back: {te})")),
-            });
-        }
-        s.written += bytes.len() as u64;
-        s.data.clear();
-        s.pending_records = 0;
-        Ok(())
-    }
-
-    /// Move the staged chunk for `key` to the queue. True when something was queued.
-    fn enqueue_key(&self, st: &mut State, key: &ChunkMetadata) -> bool {
-        match st.staged.remove(key) {
-            Some(s) => self.enqueue_staged(st, s),
-            None => false,
-        }
-    }
-
-    /// Move a staged chunk (already out of the staged map) to the queue. True when something was queued.
-    fn enqueue_staged(&self, st: &mut State, mut s: Staged) -> bool {
-        if s.records == 0 {
-            if let Some((_, p)) = &s.file {
-                Layout::remove(p);
-            }
-            return false;
-        }
-        let body = match &self.layout {
-            Some(l) => {
-                // A chunk that cannot be completed or renamed stays staged on disk and is tried again at the
-                // next tick (and at the next start): never queued half-written or half-renamed.
-                if let Err(e) = Self::write_staged(&mut s, self.cfg.compress_gzip) {
-                    self.note_error(&format!("cannot write buffer chunk file (will retry): {e}"));
-                    st.unqueued.push(s);
-                    return false;
-                }
-                let Some((file, path)) = s.file.take() else {
-                    return false;
-                };
-                match l.enqueue(&s.id, &file) {
-                    Ok(p) => Body::File(p),
-                    Err(e) => {
-                        self.note_error(&format!("cannot queue buffer chunk file (will retry): {e}"));
-                        s.file = Some((file, path));
-                        st.unqueued.push(s);
-                        return false;
-                    }
-                }
-            }
-            None => {
-                let data = std::mem::take(&mut s.data);
-                if self.cfg.compress_gzip {
-                    let gz = gzip(&data);
-                    st.total_bytes = st.total_bytes.saturating_sub(s.bytes) + gz.len() as u64;
-                    s.bytes = gz.len() as u64;
-                    Body::Mem(Arc::new(gz))
-                } else {
-                    Body::Mem(Arc::new(data))
-                }
-            }
-        };
-        self.metrics.chunks_queued.inc();
-        self.metrics.bytes_queued.add(s.bytes);
-        st.queue.push_back(Queued {
-            id: s.id,
-            meta: s.meta,
-            records: s.records,
-            bytes: s.bytes,
-            body,
-            inflight: false,
-        });
-        true
-    }
-
-    /// Drop the oldest queued chunk not being written (`overflow_action drop_oldest_chunk`).
-    fn drop_oldest(&self, st: &mut State) -> bool {
-        let Some(i) = st.queue.iter().position(|q| !q.inflight) else {
-            return false;
-        };
-        let Some(q) = st.queue.remove(i) else {
-            return false;
-        };
-        st.total_bytes = st.total_bytes.saturating_sub(q.bytes);
-        if let Body::File(p) = &q.body {
-            Layout::remove(p);
-        }
-        self.metrics.records_dropped.add(q.records as u64);
-        if let Some(n) = self.warn.check("drop_oldest") {
-            tracing::warn!(output = %self.name, chunk = %file_store::hex(&q.id), records = q.records, suppressed = n,
-                "buffer full: dropped the oldest chunk (overflow_action drop_oldest_chunk)");
-        }
-        true
     }
 
     // ---- flushing ----------------------------------------------------------------------------------
@@ -972,13 +351,7 @@ impl Inner {
             Ok(d) => d.clone(),
             Err(p) => Arc::new(tokio::fs::read(p).await.map_err(|e| format!("cannot read chunk file: {e}"))?),
         };
-        // Entries start with 0x93 (a msgpack array of 3): the gzip magic tells compressed chunks apart,
-        // also those written by an earlier run with a different `compress`.
-        let data = if raw.starts_with(&[0x1f, 0x8b]) {
-            gunzip(&raw).map_err(|e| format!("corrupt gzip chunk: {e}"))?
-        } else {
-            Arc::try_unwrap(raw).unwrap_or_else(|a| (*a).clone())
-        };
+        let data = stored_entries(raw).map_err(|e| format!("corrupt gzip chunk: {e}"))?;
         Ok(Chunk { id: job.id, metadata: job.meta.clone(), data, records: job.records })
     }
 
@@ -1009,12 +382,12 @@ impl Inner {
                 return true;
             }
         };
-        let use_secondary = self.secondary.is_some() && {
+        let use_secondary = self.fallback.secondary().is_some() && {
             let st = self.state.lock();
             st.retry.as_ref().is_some_and(|r| r.secondary_due(&self.cfg.retry, Instant::now()))
         };
         if use_secondary {
-            match self.to_secondary(&chunk, None) {
+            match self.fallback.to_secondary(&chunk, None, &self.flush_ctx(&chunk)) {
                 Ok(()) => {
                     self.metrics.records_to_secondary.add(chunk.records as u64);
                     tracing::warn!(output = %self.name, chunk = %chunk.id_hex(), records = chunk.records,
@@ -1053,7 +426,7 @@ impl Inner {
                 self.note_error(&message);
                 tracing::error!(output = %self.name, chunk = %chunk.id_hex(), records = chunk.records, error = %message,
                     "unrecoverable error: chunk handed to <secondary>/@ERROR without retrying");
-                self.dispose(&chunk, None, &message);
+                self.fallback.dispose(&chunk, None, &message, &self.flush_ctx(&chunk));
                 self.complete(&job, false);
                 true
             }
@@ -1073,7 +446,7 @@ impl Inner {
                     let reason = rejected.first().map(|(_, r)| r.clone()).unwrap_or_default();
                     tracing::warn!(output = %self.name, chunk = %chunk.id_hex(), records = rej.len(), error = %message,
                         "records rejected by the destination; handed to <secondary>/@ERROR");
-                    self.dispose(&chunk, Some(&rej), &reason);
+                    self.fallback.dispose(&chunk, Some(&rej), &reason, &self.flush_ctx(&chunk));
                 }
                 if again.is_empty() {
                     self.complete(&job, true);
@@ -1169,7 +542,7 @@ impl Inner {
             drop(st);
             tracing::error!(output = %self.name, chunk = %chunk.id_hex(), records = chunk.records, retry_times = steps - 1, error = %message,
                 "failed to flush the buffer, and hit limit for retries; chunk handed to <secondary>/@ERROR");
-            self.dispose(chunk, None, message);
+            self.fallback.dispose(chunk, None, message, &self.flush_ctx(chunk));
             let job =
                 Job { id: chunk.id, meta: chunk.metadata.clone(), records: chunk.records, body: Err(PathBuf::new()) };
             self.complete(&job, false);
@@ -1182,75 +555,6 @@ impl Inner {
         }
         tracing::warn!(output = %self.name, chunk = %chunk.id_hex(), records = chunk.records, retry_times = steps,
             next_retry_seconds = next.as_secs_f64(), error = %message, "failed to flush the buffer");
-    }
-
-    /// Entries of `chunk` (all, or those at `only`) grouped by tag, in order.
-    fn events_by_tag(&self, chunk: &Chunk, only: Option<&[usize]>) -> Vec<(String, Events)> {
-        let mut groups: Vec<(String, Events)> = Vec::new();
-        let mut bad = 0u64;
-        for (i, e) in chunk.events().enumerate() {
-            if only.is_some_and(|o| o.binary_search(&i).is_err()) {
-                continue;
-            }
-            match e {
-                Ok(ev) => {
-                    let event = Event { time: ev.time, record: ev.record };
-                    match groups.last_mut() {
-                        Some((t, v)) if t.as_str() == ev.tag.as_str() => v.push(event),
-                        _ => groups.push((ev.tag.to_string(), vec![event])),
-                    }
-                }
-                Err(_) => bad += 1,
-            }
-        }
-        if bad > 0 {
-            self.metrics.records_dropped.add(bad);
-        }
-        groups
-    }
-
-    fn to_secondary(&self, chunk: &Chunk, only: Option<&[usize]>) -> Result<(), String> {
-        let Some(sec) = &self.secondary else {
-            return Err("no <secondary>".into());
-        };
-        for (tag, events) in self.events_by_tag(chunk, only) {
-            placeholders::sync_scope(self.flush_ctx(chunk), || sec.emit(&tag, events)).map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    }
-
-    /// Hand a chunk (or some of its entries) to `<secondary>`, or to `@ERROR` when there is none or it fails.
-    fn dispose(&self, chunk: &Chunk, only: Option<&[usize]>, reason: &str) {
-        let n = only.map(|o| o.len()).unwrap_or(chunk.records) as u64;
-        if self.secondary.is_some() {
-            match self.to_secondary(chunk, only) {
-                Ok(()) => {
-                    self.metrics.records_to_secondary.add(n);
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(output = %self.name, chunk = %chunk.id_hex(), records = n, error = %e,
-                        "<secondary> failed too; records go to @ERROR");
-                }
-            }
-        }
-        self.metrics.records_to_error_label.add(n);
-        for (tag, events) in self.events_by_tag(chunk, only) {
-            self.route_errors(&tag, events, reason);
-        }
-    }
-
-    fn route_errors(&self, tag: &str, events: Events, reason: &str) {
-        if self.router.get().is_none() {
-            self.metrics.records_dropped.add(events.len() as u64);
-            tracing::error!(output = %self.name, tag, records = events.len(), reason, "no router to take error events; dropped");
-            return;
-        }
-        let mut errs = ErrorEvents::default();
-        for e in events {
-            errs.push(e, reason);
-        }
-        self.router.emit_errors(&self.label, tag, errs);
     }
 
     async fn worker(self: Arc<Self>) {
@@ -1432,7 +736,7 @@ impl Inner {
                 };
                 let job = Job { id: q.id, meta: q.meta, records: q.records, body };
                 if let Ok(chunk) = self.load(&job).await {
-                    self.dispose(&chunk, None, "not flushed at shutdown");
+                    self.fallback.dispose(&chunk, None, "not flushed at shutdown", &self.flush_ctx(&chunk));
                 }
             }
         } else if left > 0 {
@@ -1440,7 +744,7 @@ impl Inner {
         }
         self.closed.store(true, Ordering::SeqCst);
         self.writer.close().await;
-        if let Some(s) = &self.secondary {
+        if let Some(s) = self.fallback.secondary() {
             s.shutdown().await;
         }
     }
@@ -1456,7 +760,7 @@ impl Output for BufferedOutput {
         if self.inner.started.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        if let Some(s) = &self.inner.secondary {
+        if let Some(s) = self.inner.fallback.secondary() {
             s.start().await?;
         }
         let mut tasks = self.inner.tasks.lock();
@@ -1497,117 +801,5 @@ impl Output for BufferedOutput {
 
     fn report(&self, sink: &mut dyn crate::metrics::MetricSink) {
         self.inner.writer.report(sink);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::{EventTime, Value};
-    use crate::plugin::Registry;
-
-    struct Nowhere;
-
-    #[async_trait]
-    impl ChunkWriter for Nowhere {
-        async fn write(&self, _chunk: &Chunk) -> Result<(), WriteError> {
-            Err(WriteError::retryable("not now"))
-        }
-    }
-
-    fn ev(k: &str, n: i64) -> Event {
-        let mut r = crate::event::Map::new();
-        r.insert("k", Value::Str(k.into()));
-        r.insert("n", Value::Int(n));
-        r.insert("pad", Value::Str("x".repeat(200).as_str().into()));
-        Event::new(EventTime::new(1, 0), r)
-    }
-
-    /// Every `n` in the chunk files of `dir`, sorted.
-    fn stored(dir: &std::path::Path) -> Vec<i64> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if !name.ends_with(".log") {
-                continue;
-            }
-            let data = std::fs::read(e.path()).unwrap();
-            let chunk = Chunk { id: [0; 16], metadata: ChunkMetadata::default(), data, records: 0 };
-            for e in chunk.events() {
-                let e = e.unwrap_or_else(|err| panic!("{name}: {err} after {out:?}"));
-                out.push(e.record.get("n").and_then(Value::as_i64).unwrap());
-            }
-        }
-        out.sort_unstable();
-        out
-    }
-
-    /// A batch fills chunk `x` (queued on the way) and then fails to write chunk `y` (a full disk): the input
-    /// retries the whole batch, so the failed emit must leave nothing behind, not even in the filled chunk.
-    #[test]
-    fn a_failed_emit_is_rolled_back_exactly_even_across_a_filled_chunk() {
-        let tmp = tempfile::tempdir().unwrap();
-        let text = format!(
-            "<match **>\n <buffer k>\n  @type file\n  path {}\n  chunk_limit_records 5\n  flush_interval 1h\n </buffer>\n</match>\n",
-            tmp.path().display()
-        );
-        let root = crate::config::parse_str(&text, std::path::Path::new("t.conf")).unwrap();
-        let conf = root.children[0].clone();
-        let ctx = BuildCtx::new(Arc::new(Registry::new()));
-        let out = BufferedOutput::build_engine(&conf, &ctx, BufferDefaults::default(), Arc::new(Nowhere)).unwrap();
-        // Before: x holds 3 records, y 1.
-        out.emit("t", vec![ev("x", 0), ev("x", 1), ev("x", 2), ev("y", 3)]).unwrap();
-        assert_eq!(stored(tmp.path()), vec![0, 1, 2, 3]);
-        // y's file now refuses writes, as a full disk would.
-        let y_path = {
-            let mut st = out.inner.state.lock();
-            let y = st.staged.values_mut().find(|s| s.meta.variables[0].1 == "y").unwrap();
-            let (f, p) = y.file.take().unwrap();
-            drop(f);
-            y.file = Some((File::open(&p).unwrap(), p.clone()));
-            p
-        };
-        let batch = || vec![ev("x", 10), ev("x", 11), ev("x", 12), ev("x", 13), ev("y", 14)];
-        assert!(out.emit("t", batch()).is_err());
-        assert_eq!(stored(tmp.path()), vec![0, 1, 2, 3], "nothing of the failed batch is kept");
-        assert_eq!(out.pending(), (0, 4), "the filled chunk is not queued");
-        // The disk is back; the input sends the batch again: each record is stored once.
-        {
-            let mut st = out.inner.state.lock();
-            let y = st.staged.values_mut().find(|s| s.meta.variables[0].1 == "y").unwrap();
-            y.file = Some((std::fs::OpenOptions::new().append(true).open(&y_path).unwrap(), y_path.clone()));
-        }
-        out.emit("t", batch()).unwrap();
-        assert_eq!(stored(tmp.path()), vec![0, 1, 2, 3, 10, 11, 12, 13, 14]);
-        assert_eq!(out.pending(), (1, 9), "x filled up (5 records) and is queued now");
-    }
-
-    /// Moving a staged chunk to the queue fails (its directory refuses the rename for a while): the chunk is
-    /// not queued under its staged name (a restart would send it again) but tried again at the next tick.
-    #[test]
-    fn a_chunk_that_failed_to_queue_is_queued_at_the_next_tick() {
-        let tmp = tempfile::tempdir().unwrap();
-        let text = format!(
-            "<match **>\n <buffer>\n  @type file\n  path {}\n  flush_interval 1h\n </buffer>\n</match>\n",
-            tmp.path().display()
-        );
-        let root = crate::config::parse_str(&text, std::path::Path::new("t.conf")).unwrap();
-        let ctx = BuildCtx::new(Arc::new(Registry::new()));
-        let out = BufferedOutput::build_engine(&root.children[0], &ctx, BufferDefaults::default(), Arc::new(Nowhere))
-            .unwrap();
-        out.emit("t", vec![ev("x", 0), ev("x", 1), ev("x", 2)]).unwrap();
-        let id = out.inner.state.lock().staged.values().next().unwrap().id;
-        let layout = out.inner.layout.clone().unwrap();
-        // A directory where the queued meta file must go: the rename fails.
-        let blocker = Layout::meta_path(&layout.chunk_path(&id, false));
-        std::fs::create_dir(&blocker).unwrap();
-        out.inner.enqueue_due(true);
-        assert_eq!(out.pending(), (0, 3), "not queued while the rename fails");
-        assert!(layout.chunk_path(&id, true).exists() && Layout::meta_path(&layout.chunk_path(&id, true)).exists());
-        std::fs::remove_dir(&blocker).unwrap();
-        out.inner.enqueue_due(false);
-        assert_eq!(out.pending(), (1, 3), "queued at the next tick, without a restart");
-        assert!(layout.chunk_path(&id, false).exists() && !layout.chunk_path(&id, true).exists());
-        assert_eq!(stored(tmp.path()), vec![0, 1, 2]);
     }
 }

@@ -1,7 +1,7 @@
 //! On-disk layout of `@type file` buffers, Fluentd's names: `DIR/buffer.b<hex id>.log` (staged),
 //! `buffer.q<hex id>.log` (queued) and a `.log.meta` file beside each (JSON: tag, timekey, variables,
 //! created, compress; sluice's own format, not Fluentd's msgpack one).
-use super::chunk::ChunkMetadata;
+use super::chunk::{entry_offsets, gunzip, gzip, ChunkMetadata};
 use super::config::FileBufferConfig;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -190,6 +190,107 @@ impl Layout {
             out.push(Found { id, staged, path: ent.path() });
         }
         Ok(out)
+    }
+}
+
+/// A chunk file read back at start-up, under its queued name and ready to send.
+#[derive(Debug)]
+pub struct Recovered {
+    pub id: [u8; 16],
+    pub meta: ChunkMetadata,
+    /// When the chunk was created (from its meta file).
+    pub created: f64,
+    pub records: usize,
+    /// Bytes on disk, as counted against `total_limit_size`.
+    pub bytes: u64,
+    pub path: PathBuf,
+}
+
+/// What [`Layout::recover`] found.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// Oldest first.
+    pub chunks: Vec<Recovered>,
+    /// Chunk files found corrupt: moved aside as `.corrupt`, or cut to their readable entries with a copy of
+    /// the original kept aside.
+    pub corrupt: u64,
+}
+
+impl Layout {
+    /// Read back the chunks a previous run left in the directory (`output` names the output in logs). A
+    /// chunk not owned by sluice's user is left alone, an empty one removed, a staged one queued.
+    pub fn recover(&self, output: &str) -> Recovery {
+        let mut out = Recovery::default();
+        let found = match self.scan() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(output = %output, error = %e, "cannot list buffer directory; nothing resumed");
+                return out;
+            }
+        };
+        for f in found {
+            if !owned_by_me(&f.path) {
+                tracing::warn!(output = %output, path = %f.path.display(),
+                    "buffer chunk not owned by sluice's user (or not a regular file); not resumed");
+                continue;
+            }
+            match self.recover_one(&f, output, &mut out.corrupt) {
+                Ok(Some(c)) => out.chunks.push(c),
+                Ok(None) => {}
+                Err(reason) => {
+                    let aside = Layout::set_aside(&f.path);
+                    out.corrupt += 1;
+                    tracing::warn!(output = %output, chunk = %hex(&f.id), moved_to = %aside.display(), reason,
+                        "corrupt buffer chunk moved aside");
+                }
+            }
+        }
+        out.chunks.sort_by(|a, b| a.created.total_cmp(&b.created));
+        out
+    }
+
+    fn recover_one(&self, f: &Found, output: &str, corrupt: &mut u64) -> Result<Option<Recovered>, String> {
+        let mf = match read_meta(&f.path) {
+            Ok(m) => m,
+            // A crash right after the chunk file was created: nothing was in it.
+            Err(_) if fs::metadata(&f.path).map(|m| m.len() == 0).unwrap_or(false) => {
+                Layout::remove(&f.path);
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let raw = fs::read(&f.path).map_err(|e| format!("cannot read chunk: {e}"))?;
+        let data = if mf.gzip { gunzip(&raw).map_err(|e| format!("corrupt gzip data: {e}"))? } else { raw.clone() };
+        let (entries, valid) = entry_offsets(&data);
+        if entries.is_empty() {
+            if data.is_empty() {
+                Layout::remove(&f.path);
+                return Ok(None);
+            }
+            return Err("no readable entry".into());
+        }
+        let mut path = f.path.clone();
+        if valid < data.len() {
+            // A torn or damaged tail: keep the readable entries, keep the original aside for inspection.
+            let aside = {
+                let mut c = f.path.as_os_str().to_owned();
+                c.push(".corrupt");
+                PathBuf::from(c)
+            };
+            let _ = fs::write(&aside, &raw);
+            *corrupt += 1;
+            tracing::warn!(output = %output, chunk = %hex(&f.id), kept_records = entries.len(),
+                lost_bytes = data.len() - valid, copy = %aside.display(), "damaged buffer chunk: readable entries kept");
+            let body = if mf.gzip { gzip(&data[..valid]) } else { data[..valid].to_vec() };
+            Layout::remove(&f.path);
+            path =
+                self.write_queued(&f.id, &mf.meta, mf.gzip, &body).map_err(|e| format!("cannot rewrite chunk: {e}"))?;
+        } else if f.staged {
+            let file = File::open(&f.path).map_err(|e| format!("cannot open chunk: {e}"))?;
+            path = self.enqueue(&f.id, &file).map_err(|e| format!("cannot queue chunk: {e}"))?;
+        }
+        let bytes = fs::metadata(&path).map(|m| m.len()).unwrap_or(valid as u64);
+        Ok(Some(Recovered { id: f.id, meta: mf.meta, created: mf.created, records: entries.len(), bytes, path }))
     }
 }
 

@@ -7,6 +7,7 @@ mod chunk;
 mod chunk_json;
 pub mod config;
 mod engine;
+mod fallback;
 mod file_store;
 pub mod placeholders;
 pub mod retry;

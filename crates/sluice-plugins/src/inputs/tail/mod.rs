@@ -2,8 +2,11 @@
 //! (rename-and-create, copytruncate) and restarts (a pos_file in Fluentd's own format), and hands lines in
 //! batches to a `<parse>` parser. See docs/plugins/tail.md.
 mod config;
+mod discovery;
+mod follow;
 mod pos_file;
 mod reader;
+mod stream;
 mod watcher;
 
 pub use config::{Encoding, TailConfig};

@@ -14,6 +14,7 @@ pub mod validate;
 use detect::{is_masked_value, Ctx, Match, Rule, RuleValidator, Scanner, Scratch};
 use kind::{normalize_key, Detector, DetectorSet, KindId, BUILTIN, DEFAULT_SENSITIVE_KEYS, KEY_BUF, SENSITIVE_KEY};
 use mask::{Masker, Mode};
+use sluice_core::accessor::{resolve_index, Accessor as RecordAccessor, Segment};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Events, Map, Str, Value};
 use sluice_core::metrics::MetricSink;
@@ -33,12 +34,6 @@ const MAX_DEPTH: usize = 64;
 /// Extra masking rounds over a masked value before it is redacted whole.
 const MAX_ROUNDS: usize = 3;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     Target,
@@ -46,51 +41,12 @@ enum Role {
     Mode(Mode),
 }
 
+/// A record accessor (the core's syntax: `$.a.b`, `$['a']['b']`, `$.items[0]`, or a bare top-level key) as
+/// the path the walk follows, one segment per nesting level.
 #[derive(Debug)]
 struct Accessor {
-    segs: Vec<Seg>,
+    segs: Vec<Segment>,
     role: Role,
-}
-
-/// Parse a record accessor: `$.a.b`, `$['a']['b']`, `$.items[0].card`, or a bare top-level key.
-fn parse_accessor(s: &str) -> Option<Vec<Seg>> {
-    let s = s.trim();
-    if !s.starts_with('$') {
-        return (!s.is_empty()).then(|| vec![Seg::Key(s.to_string())]);
-    }
-    let b = s.as_bytes();
-    let mut segs = Vec::new();
-    let mut i = 1;
-    while i < b.len() {
-        match b[i] {
-            b'.' => {
-                let st = i + 1;
-                let mut e = st;
-                while e < b.len() && b[e] != b'.' && b[e] != b'[' {
-                    e += 1;
-                }
-                if e == st {
-                    return None;
-                }
-                segs.push(Seg::Key(s[st..e].to_string()));
-                i = e;
-            }
-            b'[' => {
-                let close = s[i..].find(']')? + i;
-                let inner = s[i + 1..close].trim();
-                if (inner.starts_with('\'') && inner.ends_with('\'') || inner.starts_with('"') && inner.ends_with('"'))
-                    && inner.len() >= 2
-                {
-                    segs.push(Seg::Key(inner[1..inner.len() - 1].to_string()));
-                } else {
-                    segs.push(Seg::Index(inner.parse().ok()?));
-                }
-                i = close + 1;
-            }
-            _ => return None,
-        }
-    }
-    (!segs.is_empty()).then_some(segs)
 }
 
 /// What was masked, per kind (never the values), and how many records failed closed.
@@ -307,8 +263,11 @@ impl MaskFilter {
         // where
         let mut accessors = Vec::new();
         let mut add_acc = |key: &str, text: &str, role: Role| -> Result<(), ConfigError> {
-            let segs =
-                parse_accessor(text).ok_or_else(|| conf.error_at(key, format!("invalid record accessor '{text}'")))?;
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(conf.error_at(key, "invalid record accessor ''"));
+            }
+            let segs = RecordAccessor::parse_conf(conf, key, text)?.segments();
             accessors.push(Accessor { segs, role });
             Ok(())
         };
@@ -418,7 +377,7 @@ impl MaskFilter {
             let mut next: Vec<u16> = Vec::new();
             for &ai in st.active {
                 let a = &self.accessors[ai as usize];
-                if matches!(a.segs.get(depth), Some(Seg::Key(s)) if s == k) {
+                if matches!(a.segs.get(depth), Some(Segment::Key(s)) if s.as_str() == k) {
                     if a.segs.len() == depth + 1 {
                         match a.role {
                             Role::Skip => return true,
@@ -454,13 +413,14 @@ impl MaskFilter {
                 true
             }
             Value::Array(items) => {
+                let len = items.len();
                 let mut idx = 0;
                 items.retain_mut(|item| {
                     let mut child = State { in_scope: st.in_scope, mode: st.mode, active: &[], key: st.key };
                     let mut next: Vec<u16> = Vec::new();
                     for &ai in st.active {
                         let a = &self.accessors[ai as usize];
-                        if a.segs.get(depth + 1) == Some(&Seg::Index(idx)) {
+                        if matches!(a.segs.get(depth + 1), Some(Segment::Index(i)) if resolve_index(*i, len) == Some(idx)) {
                             if a.segs.len() == depth + 2 {
                                 match a.role {
                                     Role::Skip => {

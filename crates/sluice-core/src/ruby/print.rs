@@ -189,25 +189,6 @@ mod tests {
     use super::*;
     use crate::record;
 
-    fn s(f: f64) -> String {
-        let mut v = Vec::new();
-        write_float(f, &mut v);
-        String::from_utf8(v).unwrap()
-    }
-
-    #[test]
-    fn like_ruby_float_to_s() {
-        assert_eq!(s(1.0), "1.0");
-        assert_eq!(s(0.1), "0.1");
-        assert_eq!(s(-2.5), "-2.5");
-        assert_eq!(s(1e15), "1000000000000000.0");
-        assert_eq!(s(1e16), "1.0e+16");
-        assert_eq!(s(1e20), "1.0e+20");
-        assert_eq!(s(0.0001), "0.0001");
-        assert_eq!(s(1.5e-7), "1.5e-07");
-        assert_eq!(s(123456.789), "123456.789");
-    }
-
     fn f(x: f64) -> String {
         float_to_s(x)
     }
@@ -215,14 +196,18 @@ mod tests {
     #[test]
     fn floats_like_ruby() {
         assert_eq!(f(1.0), "1.0");
+        assert_eq!(f(0.1), "0.1");
         assert_eq!(f(2.5), "2.5");
         assert_eq!(f(-0.5), "-0.5");
         assert_eq!(f(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(f(123456.789), "123456.789");
         assert_eq!(f(1e15), "1000000000000000.0");
         assert_eq!(f(1e16), "1.0e+16");
+        assert_eq!(f(1e20), "1.0e+20");
         assert_eq!(f(1.5e20), "1.5e+20");
         assert_eq!(f(0.0001), "0.0001");
         assert_eq!(f(0.00001), "1.0e-05");
+        assert_eq!(f(1.5e-7), "1.5e-07");
         assert_eq!(f(1714564800.123), "1714564800.123");
         assert_eq!(f(f64::NAN), "NaN");
         assert_eq!(f(f64::NEG_INFINITY), "-Infinity");

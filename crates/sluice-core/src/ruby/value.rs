@@ -203,5 +203,7 @@ mod tests {
         assert_eq!(a.to_s(), r#"["a\"b", 1, nil, :s]"#);
         let h = RValue::Hash(vec![(RValue::str("k"), RValue::Float(1.5))]);
         assert_eq!(h.to_s(), r#"{"k"=>1.5}"#);
+        // Strings inspect as records' strings do (Ruby's String#inspect): \uXXXX controls, `#{` escaped.
+        assert_eq!(RValue::str("a\u{1}\x1b#{x}").inspect(), r##""a\u0001\e\#{x}""##);
     }
 }

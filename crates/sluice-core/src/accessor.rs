@@ -162,7 +162,8 @@ fn step_mut<'a>(v: &'a mut Value, seg: &Segment) -> Option<&'a mut Value> {
     }
 }
 
-fn resolve_index(i: i64, len: usize) -> Option<usize> {
+/// The position index `i` names in an array of `len` items (negative counts from the end), if any.
+pub fn resolve_index(i: i64, len: usize) -> Option<usize> {
     if i >= 0 {
         let u = usize::try_from(i).ok()?;
         (u < len).then_some(u)

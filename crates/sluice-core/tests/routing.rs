@@ -282,6 +282,39 @@ fn unmatched_tags_are_dropped_and_counted() {
     assert_eq!(sink().lock().get("unmatched").map(|s| s.lock().len()), Some(1));
 }
 
+/// The metrics hub reaches the router through the plugin contract's handle, and reports its counters.
+#[test]
+fn the_metrics_hub_reports_the_router_counters() {
+    /// Each sample as `name` or `name{reason}`, with its value.
+    struct Find(HashMap<String, f64>);
+    impl sluice_core::metrics::MetricSink for Find {
+        fn sample(
+            &mut self,
+            name: &str,
+            _help: &str,
+            _kind: sluice_core::metrics::Kind,
+            _suffix: &str,
+            labels: &[(&str, &str)],
+            value: f64,
+        ) {
+            let key = match labels.iter().find(|(k, _)| *k == "reason") {
+                Some((_, r)) => format!("{name}{{{r}}}"),
+                None => name.to_string(),
+            };
+            self.0.insert(key, value);
+        }
+    }
+    let conf = "<match only.this>\n  @type capture\n  run hub\n  name only\n</match>\n";
+    let root = parse_str(conf, Path::new("h.conf")).expect("parses");
+    let engine = assemble(&root, registry(), false).engine.expect("engine");
+    let ev = vec![Event::new(EventTime::new(1, 0), record! {"n" => 1i64})];
+    engine.router.emit_to_label("@ROOT", "other.tag", ev).expect("emit");
+    let mut found = Find(HashMap::new());
+    engine.ctx.metrics.report(&mut found);
+    assert_eq!(found.0.get("sluice_router_unmatched_records_total"), Some(&1.0));
+    assert_eq!(found.0.get("sluice_records_dropped_total{unmatched}"), Some(&1.0));
+}
+
 #[test]
 fn config_errors_name_file_and_line() {
     let conf = "<source>\n  @type nope\n</source>\n<match x>\n  @type relabel\n  @label @MISSING\n</match>\n<match y>\n  @type capture\n  run r\n</match>\n";

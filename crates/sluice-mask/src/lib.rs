@@ -4,23 +4,32 @@
 //! `max_value_size`, nesting deeper than 64 levels) or an internal error never passes on unmasked. It goes
 //! to `@ERROR` with the unreadable values redacted (`on_error error`, the default) or is dropped
 //! (`on_error drop`), and is counted.
+//!
+//! This file is the walk over a record; `config` reads the filter's parameters and `metrics` holds its
+//! counters.
+mod config;
 pub mod context;
 pub mod decode;
 pub mod detect;
 pub mod kind;
 pub mod mask;
+mod metrics;
 pub mod validate;
 
-use detect::{is_masked_value, Ctx, Match, Rule, RuleValidator, Scanner, Scratch};
-use kind::{normalize_key, Detector, DetectorSet, KindId, BUILTIN, DEFAULT_SENSITIVE_KEYS, KEY_BUF, SENSITIVE_KEY};
+pub use config::OnError;
+use config::{Accessor, Role};
+use detect::{is_masked_value, Ctx, Match, Scanner, Scratch};
+use kind::{normalize_key, KindId, KEY_BUF};
 use mask::{Masker, Mode};
+pub use metrics::MaskMetrics;
+use sluice_core::accessor::{resolve_index, Segment};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Events, Map, Str, Value};
 use sluice_core::metrics::MetricSink;
 use sluice_core::plugin::{BuildCtx, ErrorEvents, Filter, Registry};
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub fn register(reg: &mut Registry) {
@@ -32,112 +41,6 @@ const MAX_DEPTH: usize = 64;
 
 /// Extra masking rounds over a masked value before it is redacted whole.
 const MAX_ROUNDS: usize = 3;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Target,
-    Skip,
-    Mode(Mode),
-}
-
-#[derive(Debug)]
-struct Accessor {
-    segs: Vec<Seg>,
-    role: Role,
-}
-
-/// Parse a record accessor: `$.a.b`, `$['a']['b']`, `$.items[0].card`, or a bare top-level key.
-fn parse_accessor(s: &str) -> Option<Vec<Seg>> {
-    let s = s.trim();
-    if !s.starts_with('$') {
-        return (!s.is_empty()).then(|| vec![Seg::Key(s.to_string())]);
-    }
-    let b = s.as_bytes();
-    let mut segs = Vec::new();
-    let mut i = 1;
-    while i < b.len() {
-        match b[i] {
-            b'.' => {
-                let st = i + 1;
-                let mut e = st;
-                while e < b.len() && b[e] != b'.' && b[e] != b'[' {
-                    e += 1;
-                }
-                if e == st {
-                    return None;
-                }
-                segs.push(Seg::Key(s[st..e].to_string()));
-                i = e;
-            }
-            b'[' => {
-                let close = s[i..].find(']')? + i;
-                let inner = s[i + 1..close].trim();
-                if (inner.starts_with('\'') && inner.ends_with('\'') || inner.starts_with('"') && inner.ends_with('"'))
-                    && inner.len() >= 2
-                {
-                    segs.push(Seg::Key(inner[1..inner.len() - 1].to_string()));
-                } else {
-                    segs.push(Seg::Index(inner.parse().ok()?));
-                }
-                i = close + 1;
-            }
-            _ => return None,
-        }
-    }
-    (!segs.is_empty()).then_some(segs)
-}
-
-/// What was masked, per kind (never the values), and how many records failed closed.
-#[derive(Debug)]
-pub struct MaskMetrics {
-    names: Vec<String>,
-    masked: Vec<AtomicU64>,
-    pub records_in: AtomicU64,
-    pub records_masked: AtomicU64,
-    pub records_failed: AtomicU64,
-    pub fields_removed: AtomicU64,
-}
-
-impl MaskMetrics {
-    fn new(names: Vec<String>) -> Self {
-        let masked = names.iter().map(|_| AtomicU64::new(0)).collect();
-        MaskMetrics {
-            names,
-            masked,
-            records_in: AtomicU64::new(0),
-            records_masked: AtomicU64::new(0),
-            records_failed: AtomicU64::new(0),
-            fields_removed: AtomicU64::new(0),
-        }
-    }
-
-    fn count(&self, kind: KindId) {
-        if let Some(c) = self.masked.get(kind as usize) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Masked values per kind name (`email`, `card`, ..., `sensitive_key`, user rule names).
-    pub fn masked_by_kind(&self) -> Vec<(String, u64)> {
-        self.names.iter().zip(&self.masked).map(|(n, c)| (n.clone(), c.load(Ordering::Relaxed))).collect()
-    }
-
-    pub fn masked(&self, kind: &str) -> u64 {
-        self.names.iter().position(|n| n == kind).map_or(0, |i| self.masked[i].load(Ordering::Relaxed))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnError {
-    Error,
-    Drop,
-}
 
 pub struct MaskFilter {
     scanner: Scanner,
@@ -158,235 +61,7 @@ pub fn build(conf: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigE
     Ok(Arc::new(MaskFilter::from_conf(conf)?))
 }
 
-impl MaskMetrics {
-    /// The counters as `sluice_mask_*` metrics (the engine adds `plugin_id` and `type`).
-    fn report(&self, on_error: OnError, sink: &mut dyn MetricSink) {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        sink.counter("sluice_mask_records_in_total", "Records the mask filter scanned.", &[], get(&self.records_in));
-        sink.counter(
-            "sluice_mask_records_masked_total",
-            "Records in which the mask filter masked at least one value.",
-            &[],
-            get(&self.records_masked),
-        );
-        for (name, c) in self.names.iter().zip(&self.masked) {
-            sink.counter(
-                "sluice_mask_detections_total",
-                "Values masked, by detector (never the values).",
-                &[("detector", name)],
-                get(c),
-            );
-        }
-        let failed = get(&self.records_failed);
-        let (to_error, dropped) = match on_error {
-            OnError::Error => (failed, 0),
-            OnError::Drop => (0, failed),
-        };
-        sink.counter(
-            "sluice_mask_records_to_error_total",
-            "Records the mask filter could not scan and sent to @ERROR (fail closed).",
-            &[],
-            to_error,
-        );
-        sink.counter(
-            "sluice_records_dropped_total",
-            "Records dropped, by component and reason.",
-            &[("reason", "mask_fail_closed")],
-            dropped,
-        );
-    }
-}
-
-fn read_key(conf: &Element) -> Result<Option<Vec<u8>>, ConfigError> {
-    let key = if let Some(var) = conf.opt_str("hash_key_env") {
-        match std::env::var(&var) {
-            Ok(v) => Some(v.into_bytes()),
-            Err(_) => {
-                return Err(conf
-                    .error_at("hash_key_env", format!("environment variable {var} is not set or not UTF-8"))
-                    .with_hint("export the HMAC key in that variable before starting sluice"))
-            }
-        }
-    } else if let Some(path) = conf.opt_str("hash_key_file") {
-        match std::fs::read(&path) {
-            Ok(mut v) => {
-                while v.last().is_some_and(|c| c.is_ascii_whitespace()) {
-                    v.pop();
-                }
-                Some(v)
-            }
-            Err(e) => return Err(conf.error_at("hash_key_file", format!("cannot read {path}: {e}"))),
-        }
-    } else {
-        None
-    };
-    if let Some(k) = &key {
-        if k.len() < 16 {
-            return Err(conf
-                .error("the hash key is shorter than 16 bytes")
-                .with_hint("use a random key of at least 32 bytes, e.g. `openssl rand -hex 32`"));
-        }
-    }
-    Ok(key)
-}
-
 impl MaskFilter {
-    pub fn from_conf(conf: &Element) -> Result<Self, ConfigError> {
-        // detectors
-        let mut enabled = DetectorSet::empty();
-        match conf.array("detectors")? {
-            None => enabled = DetectorSet::defaults(),
-            Some(list) => {
-                for name in list {
-                    let name = name.trim();
-                    if name == "all" {
-                        enabled = DetectorSet::all();
-                    } else if name == "default" {
-                        enabled = DetectorSet::defaults().iter().fold(enabled, |s, d| s.with(d));
-                    } else if let Some(d) = Detector::from_name(name) {
-                        enabled = enabled.with(d);
-                    } else {
-                        return Err(conf.error_at("detectors", format!("unknown detector '{name}'")).with_hint(
-                            format!(
-                                "known detectors: all, default, {}",
-                                BUILTIN.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        let strict = conf.bool_or("strict_checksum", false)?;
-        let max_size = conf.size_or("max_value_size", 1 << 20)? as usize;
-        let default_mode = Mode::from_name(&conf.enum_or("mode", &Mode::NAMES, "redact")?).unwrap_or(Mode::Redact);
-        let partial_keep = conf.int_or("partial_keep", 4)?;
-        if !(0..=64).contains(&partial_keep) {
-            return Err(conf.error_at("partial_keep", "must be between 0 and 64"));
-        }
-
-        let mut names: Vec<String> = BUILTIN.iter().map(|d| d.name().to_string()).collect();
-        names.push(kind::SENSITIVE_KEY_NAME.to_string());
-        let mut modes: Vec<Mode> = vec![default_mode; names.len()];
-
-        // user rules
-        let mut rules = Vec::new();
-        for r in conf.sections("rule") {
-            let name = r.required_str("name")?;
-            if names.contains(&name) {
-                return Err(r.error_at("name", format!("rule name '{name}' is already used")));
-            }
-            let pattern = r.required_str("pattern")?;
-            let regex = regex::RegexBuilder::new(&pattern)
-                .size_limit(1 << 22)
-                .build()
-                .map_err(|e| r.error_at("pattern", format!("invalid regular expression: {e}")))?;
-            let validator = match r.enum_or("validator", &["none", "luhn"], "none")?.as_str() {
-                "luhn" => RuleValidator::Luhn,
-                _ => RuleValidator::None,
-            };
-            let mode = match r.opt_str("mode") {
-                None => default_mode,
-                Some(m) => Mode::from_name(&m).ok_or_else(|| {
-                    r.error_at("mode", format!("unknown mode '{m}'")).with_hint("use redact, partial, hash or remove")
-                })?,
-            };
-            names.push(name.clone());
-            modes.push(mode);
-            rules.push(Rule { name, regex, validator });
-        }
-
-        for (k, v) in conf.hash("detector_modes")?.unwrap_or_default() {
-            let id = names
-                .iter()
-                .position(|n| *n == k)
-                .ok_or_else(|| conf.error_at("detector_modes", format!("unknown detector or rule '{k}'")))?;
-            modes[id] = Mode::from_name(&v)
-                .ok_or_else(|| conf.error_at("detector_modes", format!("unknown mode '{v}' for '{k}'")))?;
-        }
-
-        // where
-        let mut accessors = Vec::new();
-        let mut add_acc = |key: &str, text: &str, role: Role| -> Result<(), ConfigError> {
-            let segs =
-                parse_accessor(text).ok_or_else(|| conf.error_at(key, format!("invalid record accessor '{text}'")))?;
-            accessors.push(Accessor { segs, role });
-            Ok(())
-        };
-        let keys = conf.array_or_empty("keys")?;
-        for k in &keys {
-            add_acc("keys", k, Role::Target)?;
-        }
-        for k in conf.array_or_empty("skip_keys")? {
-            add_acc("skip_keys", &k, Role::Skip)?;
-        }
-        for (k, v) in conf.hash("key_modes")?.unwrap_or_default() {
-            let m = Mode::from_name(&v)
-                .ok_or_else(|| conf.error_at("key_modes", format!("unknown mode '{v}' for '{k}'")))?;
-            add_acc("key_modes", &k, Role::Mode(m))?;
-        }
-        let scan_all = conf.bool_or("scan_all", keys.is_empty())?;
-        if !scan_all && keys.is_empty() {
-            return Err(conf
-                .error_at("scan_all", "scan_all is false and no `keys` are given: nothing would be scanned")
-                .with_hint("name the fields with `keys $.message,$.user.phone` or set `scan_all true`"));
-        }
-
-        // sensitive field names
-        let mut sensitive: HashMap<Vec<u8>, KindId> = HashMap::new();
-        let mut buf = [0u8; KEY_BUF];
-        let mut add_sensitive = |name: &str, kind: KindId| {
-            if let Some(n) = normalize_key(name, &mut buf) {
-                if !n.is_empty() {
-                    sensitive.insert(n.to_vec(), kind);
-                }
-            }
-        };
-        match conf.array("sensitive_keys")? {
-            None => {
-                for (n, d) in DEFAULT_SENSITIVE_KEYS {
-                    add_sensitive(n, d.map_or(SENSITIVE_KEY, |d| d.id()));
-                }
-            }
-            Some(list) => {
-                for n in list {
-                    add_sensitive(&n, SENSITIVE_KEY);
-                }
-            }
-        }
-        for n in conf.array_or_empty("extra_sensitive_keys")? {
-            add_sensitive(&n, SENSITIVE_KEY);
-        }
-
-        let on_error = match conf.enum_or("on_error", &["error", "drop"], "error")?.as_str() {
-            "drop" => OnError::Drop,
-            _ => OnError::Error,
-        };
-
-        let key = read_key(conf)?;
-        let hashing = modes.contains(&Mode::Hash) || accessors.iter().any(|a| a.role == Role::Mode(Mode::Hash));
-        if hashing && key.is_none() {
-            return Err(conf
-                .error("the hash mode needs an HMAC key")
-                .with_hint("set `hash_key_env VAR` or `hash_key_file PATH` (at least 16 bytes)"));
-        }
-
-        let scanner = Scanner::new(enabled, strict, max_size, rules)
-            .map_err(|e| conf.error(format!("cannot build the rule set: {e}")))?;
-        let metrics = Arc::new(MaskMetrics::new(names.clone()));
-        Ok(MaskFilter {
-            scanner,
-            masker: Masker::new(partial_keep as usize, key),
-            names,
-            modes,
-            scan_all,
-            all_accessors: (0..accessors.len() as u16).collect(),
-            accessors,
-            sensitive,
-            on_error,
-            metrics,
-        })
-    }
-
     pub fn metrics(&self) -> Arc<MaskMetrics> {
         self.metrics.clone()
     }
@@ -418,7 +93,7 @@ impl MaskFilter {
             let mut next: Vec<u16> = Vec::new();
             for &ai in st.active {
                 let a = &self.accessors[ai as usize];
-                if matches!(a.segs.get(depth), Some(Seg::Key(s)) if s == k) {
+                if matches!(a.segs.get(depth), Some(Segment::Key(s)) if s.as_str() == k) {
                     if a.segs.len() == depth + 1 {
                         match a.role {
                             Role::Skip => return true,
@@ -454,13 +129,14 @@ impl MaskFilter {
                 true
             }
             Value::Array(items) => {
+                let len = items.len();
                 let mut idx = 0;
                 items.retain_mut(|item| {
                     let mut child = State { in_scope: st.in_scope, mode: st.mode, active: &[], key: st.key };
                     let mut next: Vec<u16> = Vec::new();
                     for &ai in st.active {
                         let a = &self.accessors[ai as usize];
-                        if a.segs.get(depth + 1) == Some(&Seg::Index(idx)) {
+                        if matches!(a.segs.get(depth + 1), Some(Segment::Index(i)) if resolve_index(*i, len) == Some(idx)) {
                             if a.segs.len() == depth + 2 {
                                 match a.role {
                                     Role::Skip => {

@@ -247,6 +247,18 @@ fn fields_keys_and_nesting() {
 }
 
 #[test]
+fn keys_are_fluentd_record_accessors() {
+    // A negative index counts from the end, as in Fluentd's record accessor.
+    let f = filter("keys $.items[-1]");
+    let mut r = rec(r#"{"items":["010-1111-2222","010-3333-4444"]}"#);
+    f.mask_record(&mut r).expect("ok");
+    assert_eq!(to_json(&r), r#"{"items":["010-1111-2222","[REDACTED:phone]"]}"#);
+    // Whitespace in dot notation is an error there too, and the message says what to write instead.
+    let e = try_filter("keys $.user note").err().expect("invalid accessor");
+    assert!(e.to_string().contains("bracket notation"), "{e}");
+}
+
+#[test]
 fn fail_closed_and_counters() {
     use sluice_core::event::{Event, EventTime};
     use sluice_core::plugin::{ErrorEvents, Filter};

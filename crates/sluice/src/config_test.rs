@@ -296,9 +296,9 @@ fn check_record(
             }
         }
         if let Some(pat) = f.get("matches") {
-            let (src, flags) = sluice_plugins::parsers::ruby_regex::split_literal(pat.trim())
+            let (src, flags) = sluice_core::ruby::regexp::split_literal(pat.trim())
                 .map_err(|e| f.error_at("matches", format!("'matches': {e}")))?;
-            let re = sluice_plugins::parsers::ruby_regex::RubyRegex::new(src, flags)
+            let re = sluice_core::ruby::regexp::RubyRegex::new(src, flags)
                 .map_err(|e| f.error_at("matches", format!("'matches': {e}")))?;
             let text = value.map(|v| v.to_display_string());
             if !text.as_deref().is_some_and(|t| re.is_match(t)) {

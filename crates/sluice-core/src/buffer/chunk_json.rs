@@ -5,7 +5,8 @@
 //! Entries the direct path does not handle (ext values, non-string keys, duplicate keys, very wide maps)
 //! are decoded instead, so the caller formats them the ordinary way.
 use super::chunk::{Chunk, ChunkEvent};
-use crate::event::{decode_entry, write_json_str, write_ruby_float, MsgpackError};
+use crate::event::{decode_entry, write_json_str, MsgpackError};
+use crate::ruby::print::write_float;
 
 /// Maps wider than this are decoded (the duplicate-key check is quadratic).
 const MAX_DIRECT_KEYS: usize = 32;
@@ -205,7 +206,7 @@ fn int(i: i64, out: &mut Vec<u8>) {
 
 fn float(f: f64, out: &mut Vec<u8>) {
     if f.is_finite() {
-        write_ruby_float(f, out);
+        write_float(f, out);
     } else {
         out.extend_from_slice(b"null");
     }

@@ -10,6 +10,7 @@
 //! because that text is what Fluentd's plugins see (`yes` → `true`, `0x10` → `16`, `0.00001` →
 //! `1.0e-05`). `!include`, `!fluent/s` and `!fluent/json` are Fluentd's tags.
 use super::{parser, ConfigError, Element, Location};
+use crate::ruby::print::float_to_s;
 use regex::Regex;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use std::collections::HashMap;
@@ -444,7 +445,7 @@ fn value_text(n: &Node) -> Result<String, ConfigError> {
             Scalar::Null => Ok(String::new()),
             Scalar::Bool(b) => Ok(b.to_string()),
             Scalar::Int(i) => Ok(i.to_string()),
-            Scalar::Float(f) => Ok(ruby_float(f)),
+            Scalar::Float(f) => Ok(float_to_s(f)),
             Scalar::Str => Ok(text.clone()),
         },
         // Lists (and tagged maps) are array/hash parameters: Fluentd's typed parameters take JSON text.
@@ -464,7 +465,7 @@ fn json_value(n: &Node) -> Result<serde_json::Value, ConfigError> {
                 Scalar::Bool(b) => Value::Bool(b),
                 Scalar::Int(i) => i64::try_from(i).map_or_else(|_| Value::String(i.to_string()), Value::from),
                 Scalar::Float(f) => {
-                    serde_json::Number::from_f64(f).map_or_else(|| Value::String(ruby_float(f)), Value::Number)
+                    serde_json::Number::from_f64(f).map_or_else(|| Value::String(float_to_s(f)), Value::Number)
                 }
                 Scalar::Str => Value::String(text.clone()),
             })
@@ -567,26 +568,6 @@ fn resolve_plain(s: &str) -> Scalar {
         }
     }
     Scalar::Str
-}
-
-/// A float as Ruby's `Float#to_s` prints it: `1.0`, `1.5e-05`, `1.0e+20`, `Infinity`.
-fn ruby_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    let a = f.abs();
-    if a == 0.0 || (1e-4..1e16).contains(&a) {
-        let s = format!("{f}");
-        return if s.contains('.') { s } else { format!("{s}.0") };
-    }
-    let s = format!("{f:e}");
-    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let mant = if mant.contains('.') { mant.to_string() } else { format!("{mant}.0") };
-    let (sign, digits) = exp.strip_prefix('-').map_or(("+", exp), |d| ("-", d));
-    format!("{mant}e{sign}{digits:0>2}")
 }
 
 /// A map's keys in order, with `<<` merges applied: keys written in the map win over merged ones, and

@@ -196,7 +196,7 @@ fn write_float(f: f64, out: &mut Vec<u8>) {
         // JSON has no NaN/Infinity; Ruby's generator raises, we degrade to null rather than drop the record.
         out.extend_from_slice(b"null");
     } else {
-        super::write_ruby_float(f, out);
+        crate::ruby::print::write_float(f, out);
     }
 }
 

@@ -2,7 +2,6 @@
 //! one tag, as Fluentd's `emit_stream(tag, es)` does, so routing is decided once per batch.
 mod codec_json;
 mod codec_msgpack;
-mod ruby_float;
 mod time;
 mod value;
 
@@ -10,7 +9,6 @@ pub use codec_json::{parse_json_map, parse_json_value, write_json, write_json_ma
 pub use codec_msgpack::{
     decode_entry, read_time, read_value, write_entry, write_event_time, write_map, write_value, MsgpackError,
 };
-pub use ruby_float::write_ruby_float;
 pub use time::EventTime;
 pub use value::{Map, Str, Value};
 

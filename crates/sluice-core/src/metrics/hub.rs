@@ -2,8 +2,8 @@
 //! through [`crate::plugin::BuildCtx::metrics`] so a monitoring `<source>` can serve them at run time.
 use super::{MetricSink, Report, WithLabels};
 use crate::config::Element;
+use crate::plugin::RouterHandle;
 use crate::plugin::{Filter, Output, OutputMetrics};
-use crate::router::RouterHandle;
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -213,7 +213,7 @@ impl Hub {
             c.report(sink);
         }
         if let Some(r) = self.router.get().and_then(RouterHandle::get) {
-            r.metrics.report(sink);
+            r.report(sink);
         }
         let collectors = self.collectors.read().clone();
         for c in collectors {

@@ -1,5 +1,5 @@
+use super::{RouterHandle, ROOT_LABEL};
 use crate::metrics::Hub;
-use crate::router::RouterHandle;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -51,7 +51,7 @@ impl BuildCtx {
         BuildCtx {
             registry,
             router: RouterHandle::new(),
-            label: Arc::from(crate::router::ROOT_LABEL),
+            label: Arc::from(ROOT_LABEL),
             system: Arc::new(SystemConfig::default()),
             shutdown: Shutdown::new(),
             eof: EofTracker::default(),

@@ -28,7 +28,7 @@ pub trait Filter: Send + Sync {
     /// stopped and before any output shuts down, so nothing held is lost.
     fn shutdown(&self) {}
 
-    /// Who this filter is on a route, for [`crate::router::Router::emit_after_filter`]; a wrapper answers
+    /// Who this filter is on a route, for [`super::EventSink::emit_after_filter`]; a wrapper answers
     /// for the filter it wraps.
     /// The filter's metrics, called at scrape time; the sink adds `plugin_id` and `type`.
     fn report(&self, _sink: &mut dyn MetricSink) {}

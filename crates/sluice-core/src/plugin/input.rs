@@ -1,7 +1,6 @@
-use super::{BuildCtx, PluginError};
+use super::{BuildCtx, PluginError, RouterHandle};
 use crate::event::Events;
 use crate::metrics::Report;
-use crate::router::RouterHandle;
 use async_trait::async_trait;
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@ pub mod known;
 mod output;
 mod parser;
 mod registry;
+mod sink;
 
 pub use context::{BuildCtx, EofTracker, Shutdown, SystemConfig};
 pub use filter::{ErrorEvents, Filter};
@@ -19,3 +20,4 @@ pub use parser::{ParseError, Parsed, Parser, DEFAULT_MAX_JOINED_SIZE};
 pub use registry::{
     FilterBuilder, FormatterBuilder, InputBuilder, OutputBuilder, ParserBuilder, Registry, PII_ALLOWED,
 };
+pub use sink::{EventSink, RouterHandle, ERROR_LABEL, ROOT_LABEL};

@@ -1,17 +1,17 @@
 //! Fluentd's routing. Within a label, a batch passes every matching `<filter>` top to bottom and stops at
 //! the first matching `<match>`. The route for a tag is computed once and cached.
 use crate::event::{Event, Events};
-use crate::metrics::RouterMetrics;
+use crate::metrics::{MetricSink, Report, RouterMetrics};
 use crate::pattern::TagMatcher;
-use crate::plugin::{EmitError, ErrorEvents, Filter, Output};
+use crate::plugin::{EmitError, ErrorEvents, EventSink, Filter, Output};
 use crate::util::RateLimiter;
 use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-pub const ROOT_LABEL: &str = "@ROOT";
-pub const ERROR_LABEL: &str = "@ERROR";
+// The label names and the handle plugins hold are the plugin contract's; the router implements it.
+pub use crate::plugin::{RouterHandle, ERROR_LABEL, ROOT_LABEL};
 const ROUTE_CACHE_MAX: usize = 8192;
 
 pub enum Step {
@@ -175,40 +175,27 @@ impl Router {
     }
 }
 
-/// A late-bound reference to the router: outputs are built before the router that contains them.
-#[derive(Clone, Default)]
-pub struct RouterHandle(Arc<OnceLock<Weak<Router>>>);
-
-impl RouterHandle {
-    pub fn new() -> Self {
-        Self::default()
+/// The contract plugins see ([`crate::plugin::EventSink`]): one dynamic call per batch.
+impl EventSink for Router {
+    fn has_label(&self, label: &str) -> bool {
+        Router::has_label(self, label)
     }
 
-    pub fn set(&self, router: &Arc<Router>) {
-        let _ = self.0.set(Arc::downgrade(router));
+    fn emit_to_label(&self, label: &str, tag: &str, events: Events) -> Result<(), EmitError> {
+        Router::emit_to_label(self, label, tag, events)
     }
 
-    pub fn get(&self) -> Option<Arc<Router>> {
-        self.0.get().and_then(Weak::upgrade)
+    fn emit_after_filter(&self, label: &str, tag: &str, events: Events, filter: usize) -> Result<(), EmitError> {
+        Router::emit_after_filter(self, label, tag, events, filter)
     }
 
-    pub fn emit_to_label(&self, label: &str, tag: &str, events: Events) -> Result<(), EmitError> {
-        match self.get() {
-            Some(r) => r.emit_to_label(label, tag, events),
-            None => Err(EmitError::ShuttingDown),
-        }
+    fn emit_errors(&self, from_label: &str, tag: &str, errors: ErrorEvents) {
+        Router::emit_errors(self, from_label, tag, errors)
     }
+}
 
-    pub fn emit_after_filter(&self, label: &str, tag: &str, events: Events, filter: usize) -> Result<(), EmitError> {
-        match self.get() {
-            Some(r) => r.emit_after_filter(label, tag, events, filter),
-            None => Err(EmitError::ShuttingDown),
-        }
-    }
-
-    pub fn emit_errors(&self, label: &str, tag: &str, errors: ErrorEvents) {
-        if let Some(r) = self.get() {
-            r.emit_errors(label, tag, errors);
-        }
+impl Report for Router {
+    fn report(&self, sink: &mut dyn MetricSink) {
+        self.metrics.report(sink);
     }
 }

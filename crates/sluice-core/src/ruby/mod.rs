@@ -1,7 +1,8 @@
 //! Ruby as Fluentd configurations write it.
 //!
 //! * [`regexp`]: Ruby (Onigmo) regular expressions translated for Rust's regex engines.
-//! * [`text`]: Ruby's lenient `String#to_i`, `#to_f` and `#split`.
+//! * [`text`]: Ruby's lenient `String#to_i`, `#to_f`, `#split` and `#scrub`.
+//! * [`print`]: values as Ruby prints them: `Float#to_s`, `to_s` and `inspect`.
 //! * A small, safe evaluator of the Ruby expressions real configurations use, for `"#{...}"` in
 //!   parameter values ([`eval_config_code`]) and `record_transformer`'s `enable_ruby` ([`Program`]):
 //!   [`lexer`] → [`parser`] (which refuses anything outside the subset, so that is a configuration
@@ -11,6 +12,7 @@ mod eval;
 mod lexer;
 mod methods;
 mod parser;
+pub mod print;
 pub mod regexp;
 pub mod text;
 pub mod value;

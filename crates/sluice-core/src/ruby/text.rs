@@ -1,5 +1,5 @@
-//! Ruby's lenient string conversions (`String#to_i`, `#to_f`, `#split`), which Fluentd's type casts and
-//! parsers rely on: `"12abc".to_i` is 12, `"abc".to_i` is 0, and nothing raises.
+//! Ruby's lenient string conversions (`String#to_i`, `#to_f`, `#split`, `#scrub`), which Fluentd's type
+//! casts, parsers and filters rely on: `"12abc".to_i` is 12, `"abc".to_i` is 0, and nothing raises.
 
 fn skip_space(b: &[u8]) -> usize {
     b.iter().take_while(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r')).count()
@@ -96,6 +96,18 @@ pub fn split<'a>(s: &'a str, delimiter: &str) -> Vec<&'a str> {
     parts
 }
 
+/// Ruby's `scrub('?')`: each invalid byte sequence becomes one `?`.
+pub fn scrub(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        out.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            out.push('?');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +143,12 @@ mod tests {
         assert_eq!(split("", ","), Vec::<&str>::new());
         assert_eq!(split("  a  b ", " "), vec!["a", "b"]);
         assert_eq!(split("a|b", "|"), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn scrub_replaces_each_invalid_sequence() {
+        assert_eq!(scrub(b"ok\xff\xfe-\xe3\x81"), "ok??-?");
+        assert_eq!(scrub(b"a\xffb\xe3\x81"), "a?b?");
+        assert_eq!(scrub("é".as_bytes()), "é");
     }
 }

@@ -87,7 +87,7 @@ impl RValue {
             RValue::Int(i) => {
                 let _ = write!(out, "{i}");
             }
-            RValue::Float(f) => out.push_str(&float_to_s(*f)),
+            RValue::Float(f) => out.push_str(&super::print::float_to_s(*f)),
             RValue::Str(s) => inspect_str(s, out),
             RValue::Sym(s) => {
                 out.push(':');
@@ -181,31 +181,12 @@ impl RTime {
     }
 }
 
-/// Ruby's `Float#to_s`: the shortest text that reads back, `1.0e+16` style outside 1e-4..1e16.
-pub fn float_to_s(f: f64) -> String {
-    let mut v = Vec::new();
-    crate::event::write_ruby_float(f, &mut v);
-    String::from_utf8(v).unwrap_or_default()
-}
-
+/// Ruby's `String#inspect`, the one [`super::print`] writes for record values.
 fn inspect_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\x1b' => out.push_str("\\e"),
-            '#' => out.push('#'),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    let mut b = Vec::with_capacity(s.len() + 2);
+    super::print::write_inspect_str(s.as_bytes(), &mut b);
+    // Valid UTF-8 in, valid UTF-8 out: the escapes are ASCII.
+    out.push_str(&String::from_utf8_lossy(&b));
 }
 
 #[cfg(test)]
@@ -222,5 +203,7 @@ mod tests {
         assert_eq!(a.to_s(), r#"["a\"b", 1, nil, :s]"#);
         let h = RValue::Hash(vec![(RValue::str("k"), RValue::Float(1.5))]);
         assert_eq!(h.to_s(), r#"{"k"=>1.5}"#);
+        // Strings inspect as records' strings do (Ruby's String#inspect): \uXXXX controls, `#{` escaped.
+        assert_eq!(RValue::str("a\u{1}\x1b#{x}").inspect(), r##""a\u0001\e\#{x}""##);
     }
 }

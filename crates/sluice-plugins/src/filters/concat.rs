@@ -7,12 +7,12 @@
 //! everything still held is flushed at shutdown. As in the plugin, those flushes go to `timeout_label`
 //! when set, else to `@ERROR` (a "timeout error" event); when neither label exists they continue through
 //! the rest of the pipeline, where Fluentd would only write them into its own log.
-use crate::parsers::ruby_regex::{split_literal, RubyRegex};
 use parking_lot::Mutex;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Event, EventTime, Events, Map, Value};
 use sluice_core::plugin::{BuildCtx, ErrorEvents, Filter};
 use sluice_core::router::RouterHandle;
+use sluice_core::ruby::regexp::{split_literal, RubyRegex};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -258,7 +258,7 @@ impl Inner {
         let mut order: Vec<usize> = (0..lines.len()).collect();
         if c.mode == Mode::PartialMetadata {
             // Ruby's `to_i`: leading digits, else 0.
-            order.sort_by_key(|&i| crate::parsers::ruby_text::to_i(&text(lines[i].2.get(c.meta.ordinal))));
+            order.sort_by_key(|&i| sluice_core::ruby::text::to_i(&text(lines[i].2.get(c.meta.ordinal))));
         }
         let mut joined = String::new();
         for (n, &i) in order.iter().enumerate() {

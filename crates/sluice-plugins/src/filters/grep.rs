@@ -11,11 +11,12 @@
 //!
 //! A pattern that gives up before deciding (the backtracking limit) never silently counts as "no match":
 //! by default (`on_regexp_give_up error`) the record goes to `@ERROR`.
-use crate::parsers::ruby_regex::{GaveUp, OnGiveUp, RubyFlags, RubyRegex};
 use sluice_core::accessor::Accessor;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Events, Map, Value};
 use sluice_core::plugin::{BuildCtx, ErrorEvents, Filter};
+use sluice_core::ruby::regexp::{GaveUp, OnGiveUp, RubyFlags, RubyRegex};
+use sluice_core::ruby::text::scrub;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -34,22 +35,10 @@ impl Expression {
             Some(Value::Str(s)) => Cow::Borrowed(s.as_str()),
             Some(Value::Bytes(b)) => Cow::Owned(scrub(b)),
             // Ruby's `to_s`: 1.0 is "1.0", arrays and hashes as `inspect` prints them.
-            Some(v) => Cow::Owned(crate::formatters::ruby::to_s(v)),
+            Some(v) => Cow::Owned(sluice_core::ruby::print::to_s(v)),
         };
         on.apply(self.pattern.try_is_match(&text))
     }
-}
-
-/// Ruby's `scrub('?')`: each invalid byte sequence becomes one `?`.
-fn scrub(b: &[u8]) -> String {
-    let mut out = String::with_capacity(b.len());
-    for chunk in b.utf8_chunks() {
-        out.push_str(chunk.valid());
-        if !chunk.invalid().is_empty() {
-            out.push('?');
-        }
-    }
-    out
 }
 
 /// Conditions grouped as Fluentd groups them; each group keeps one expression per key (declaration order).
@@ -197,15 +186,4 @@ pub fn build(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigErro
         }
     }
     Ok(Arc::new(Grep { groups: g, on_give_up }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrub_replaces_each_invalid_sequence() {
-        assert_eq!(scrub(b"ok\xff\xfe-\xe3\x81"), "ok??-?");
-        assert_eq!(scrub("é".as_bytes()), "é");
-    }
 }

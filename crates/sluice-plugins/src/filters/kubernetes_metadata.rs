@@ -7,10 +7,10 @@
 //! (labels, annotations, ids, images, namespace metadata) and falls back to this one; it reuses the name
 //! parsing below. Built alone (a registry without `sluice-kube`), the API parameters are accepted with a
 //! warning.
-use crate::parsers::ruby_regex::RubyRegex;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Events, Map, Str, Value};
 use sluice_core::plugin::{BuildCtx, ErrorEvents, Filter};
+use sluice_core::ruby::regexp::RubyRegex;
 use std::sync::Arc;
 
 /// The plugin's default `tag_to_kubernetes_name_regexp`.

@@ -20,6 +20,7 @@ use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Event, Events, Map, Str, Value};
 use sluice_core::plugin::Filter;
 use sluice_core::plugin::{BuildCtx, ErrorEvents, ParseError, Parsed, Parser};
+use sluice_core::ruby::text::scrub;
 use std::sync::Arc;
 
 pub struct ParserFilter {
@@ -63,18 +64,6 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError
         proto,
         pool: Mutex::new(Vec::new()),
     }))
-}
-
-/// Ruby's `scrub('?')`: each invalid byte sequence becomes one `?`.
-fn scrub(b: &[u8]) -> String {
-    let mut out = String::with_capacity(b.len());
-    for chunk in b.utf8_chunks() {
-        out.push_str(chunk.valid());
-        if !chunk.invalid().is_empty() {
-            out.push('?');
-        }
-    }
-    out
 }
 
 enum Text<'a> {
@@ -212,15 +201,5 @@ impl Filter for ParserFilter {
         if failed > 0 {
             tracing::debug!(tag, failed, "parser filter: records failed to parse");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scrub_like_ruby() {
-        assert_eq!(scrub(b"a\xffb\xe3\x81"), "a?b?");
     }
 }

@@ -1,10 +1,10 @@
 //! `csv` (`fields` required, `delimiter`, `force_quotes` default true, `add_newline`) and `tsv` (`keys`,
 //! `delimiter`), with Ruby's CSV quoting.
-use super::ruby::write_to_s;
 use super::time::newline_of;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{EventTime, Map, Value};
 use sluice_core::plugin::{BuildCtx, Formatter};
+use sluice_core::ruby::print::write_to_s;
 use std::sync::Arc;
 
 pub struct CsvFormatter {

@@ -1,9 +1,9 @@
 //! `hash`: the record as Ruby prints a Hash (`{"k"=>"v"}`, Ruby 3.0 to 3.3 spelling).
-use super::ruby::write_inspect_map;
 use super::time::newline_of;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{EventTime, Map};
 use sluice_core::plugin::{BuildCtx, Formatter};
+use sluice_core::ruby::print::write_inspect_map;
 use std::sync::Arc;
 
 pub struct HashFormatter {

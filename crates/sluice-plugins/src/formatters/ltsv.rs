@@ -1,10 +1,10 @@
 //! `ltsv`: `label:value` pairs joined by tabs (`delimiter`, `label_delimiter`); a delimiter inside a
 //! value is replaced by `replacement` (a space) so the line stays parseable.
-use super::ruby::write_to_s;
 use super::time::newline_of;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{EventTime, Map};
 use sluice_core::plugin::{BuildCtx, Formatter};
+use sluice_core::ruby::print::write_to_s;
 use std::sync::Arc;
 
 pub struct LtsvFormatter {

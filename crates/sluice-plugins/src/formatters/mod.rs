@@ -1,14 +1,13 @@
 //! Formatters (`<format>`), with Fluentd's names, parameters and bytes.
 //!
-//! Shared pieces other plugins may reuse: [`ruby`] (Ruby's `to_s`/`inspect`/`Float#to_s`) and
-//! [`time::TimeOutput`] (Fluentd's formatter time parameters).
+//! Shared piece other plugins may reuse: [`time::TimeOutput`] (Fluentd's formatter time parameters).
+//! Ruby's `to_s`/`inspect`/`Float#to_s` are the core's (`sluice_core::ruby::print`).
 pub mod csv;
 pub mod hash;
 pub mod json;
 pub mod ltsv;
 pub mod msgpack;
 pub mod out_file;
-pub mod ruby;
 pub mod single_value;
 pub mod stdout;
 pub mod time;

@@ -1,10 +1,10 @@
 //! `single_value`: one field's value as text (`message_key`, default `message`; a missing field gives
 //! an empty line, as Ruby's `nil.to_s`).
-use super::ruby::write_to_s;
 use super::time::newline_of;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{EventTime, Map};
 use sluice_core::plugin::{BuildCtx, Formatter};
+use sluice_core::ruby::print::write_to_s;
 use std::sync::Arc;
 
 pub struct SingleValueFormatter {

@@ -1,6 +1,5 @@
 //! Formatter-side time output: Fluentd's `time_type` (string, unixtime, float) with `time_format`,
 //! `localtime`/`utc`/`timezone`. Keeps the last formatted second, since consecutive events mostly share it.
-use super::ruby;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::EventTime;
 use sluice_core::timefmt::TimeFormatter;
@@ -74,7 +73,7 @@ impl TimeOutput {
             TimeKind::Float => {
                 // Ruby's `time.to_r.to_f`: the nearest double to the exact time.
                 let f: f64 = format!("{}.{:09}", t.sec, t.nsec).parse().unwrap_or(t.as_f64());
-                ruby::write_float(f, out);
+                sluice_core::ruby::print::write_float(f, out);
             }
             TimeKind::String => {
                 let Some(f) = &self.formatter else { return };

@@ -6,13 +6,13 @@
 //! whose new tag equals its current tag is dropped too, with a warning: re-emitting it would loop forever.
 //! A rule whose pattern gives up before deciding (the backtracking limit) is never silently "no match":
 //! by default (`on_regexp_give_up error`) the record goes to `@ERROR`.
-use crate::parsers::ruby_regex::{split_literal, GaveUp, OnGiveUp, RubyFlags, RubyRegex, Slots};
 use sluice_core::accessor::Accessor;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Events, Map, Value};
 use sluice_core::pattern::TagMatcher;
 use sluice_core::plugin::{BuildCtx, EmitError, ErrorEvents, Output, OutputMetrics};
 use sluice_core::router::RouterHandle;
+use sluice_core::ruby::regexp::{split_literal, GaveUp, OnGiveUp, RubyFlags, RubyRegex, Slots};
 use sluice_core::util::RateLimiter;
 use std::sync::Arc;
 use std::time::Duration;
@@ -202,7 +202,7 @@ const PRE: &str = "__sluice_pre";
 const MATCHED: &str = "__sluice_match";
 
 impl TagRemover {
-    fn new(value: &str) -> Result<Self, crate::parsers::ruby_regex::RegexError> {
+    fn new(value: &str) -> Result<Self, sluice_core::ruby::regexp::RegexError> {
         let (src, flags) = split_literal(value)?;
         // Checked alone first so an error names the user's pattern, not the wrapper.
         RubyRegex::new(src, flags)?;
@@ -398,7 +398,7 @@ fn hostname_of(s: &Element, ctx: &BuildCtx) -> Result<String, ConfigError> {
 fn ruby_to_s(v: &Value) -> std::borrow::Cow<'_, str> {
     match v {
         Value::Str(s) => std::borrow::Cow::Borrowed(s.as_str()),
-        other => std::borrow::Cow::Owned(crate::formatters::ruby::to_s(other)),
+        other => std::borrow::Cow::Owned(sluice_core::ruby::print::to_s(other)),
     }
 }
 

@@ -6,12 +6,12 @@
 //! the one the regexp gives. A property test checks the two agree.
 use super::common::{ParserCommon, ParserDefaults};
 use super::regexp::CLF_TIME_FORMAT;
-use super::ruby_regex::{RubyRegex, Slots};
-use super::ruby_text;
 use super::time::TimeValueParser;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Map, Str, Value};
 use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser};
+use sluice_core::ruby::regexp::{RubyRegex, Slots};
+use sluice_core::ruby::text as ruby_text;
 
 pub const APACHE2_EXPRESSION: &str = r#"^(?<host>[^ ]*) [^ ]* (?<user>[^ ]*) \[(?<time>[^\]]*)\] "(?<method>\S+)(?: +(?<path>(?:[^\"]|\\.)*?)(?: +\S*)?)?" (?<code>[^ ]*) (?<size>[^ ]*)(?: "(?<referer>(?:[^\"]|\\.)*)" "(?<agent>(?:[^\"]|\\.)*)")?$"#;
 

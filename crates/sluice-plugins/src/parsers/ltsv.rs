@@ -1,9 +1,9 @@
 //! `ltsv`: `label:value` pairs separated by tabs (`delimiter`, `delimiter_pattern`, `label_delimiter`).
 use super::common::{ParserCommon, ParserDefaults};
-use super::ruby_regex::RubyRegex;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Map, Str, Value};
 use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser};
+use sluice_core::ruby::regexp::RubyRegex;
 
 #[derive(Clone)]
 enum Delimiter {

@@ -1,8 +1,8 @@
 //! Parsers (`<parse>`), with Fluentd's names, parameters and records.
 //!
 //! Shared pieces other plugins may reuse: [`common::ParserCommon`] (time key, time parsing, `types`,
-//! null handling), [`time::TimeValueParser`], [`ruby_regex::RubyRegex`] (Ruby regexps on Rust engines)
-//! and [`ruby_text`] (Ruby's lenient `to_i`/`to_f`/`split`).
+//! null handling) and [`time::TimeValueParser`]. Ruby's regexps, lenient `to_i`/`to_f`/`split` and
+//! value printing are the core's (`sluice_core::ruby::{regexp, text, print}`).
 pub mod apache2;
 pub mod common;
 pub mod cri;
@@ -15,15 +15,6 @@ pub mod multi_format;
 pub mod multiline;
 pub mod none;
 pub mod regexp;
-/// Ruby regexps live in the core (`sluice_core::ruby::regexp`) so its embedded Ruby can use them; these
-/// paths keep existing users compiling.
-pub mod ruby_regex {
-    pub use sluice_core::ruby::regexp::*;
-}
-/// Ruby's lenient string conversions, also in the core (`sluice_core::ruby::text`).
-pub mod ruby_text {
-    pub use sluice_core::ruby::text::*;
-}
 pub mod syslog;
 pub mod time;
 pub mod types;

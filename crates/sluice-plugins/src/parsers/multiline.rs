@@ -5,9 +5,9 @@
 //! (tail's `max_line_size`, else [`DEFAULT_MAX_JOINED_SIZE`]) is dropped whole: with `format_firstline`
 //! the rest of that event is skipped up to the next first line.
 use super::regexp::{RegexpParser, DOTALL};
-use super::ruby_regex::{RubyFlags, RubyRegex};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser, DEFAULT_MAX_JOINED_SIZE};
+use sluice_core::ruby::regexp::{RubyFlags, RubyRegex};
 
 const FORMAT_MAX: usize = 20;
 

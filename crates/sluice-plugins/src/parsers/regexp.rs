@@ -1,9 +1,9 @@
 //! `regexp` and the parsers that are a regexp with Fluentd's defaults: `apache`, `apache_error`, `nginx`.
 use super::common::{ParserCommon, ParserDefaults};
-use super::ruby_regex::{split_literal, GaveUp, RubyFlags, RubyRegex, Slots};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::Map;
 use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser};
+use sluice_core::ruby::regexp::{split_literal, GaveUp, RubyFlags, RubyRegex, Slots};
 
 pub const APACHE_EXPRESSION: &str = r#"/^(?<host>[^ ]*) [^ ]* (?<user>[^ ]*) \[(?<time>[^\]]*)\] "(?<method>\S+)(?: +(?<path>[^ ]*) +\S*)?" (?<code>[^ ]*) (?<size>[^ ]*)(?: "(?<referer>[^\"]*)" "(?<agent>[^\"]*)")?$/"#;
 pub const APACHE_ERROR_EXPRESSION: &str = r#"/^\[[^ ]* (?<time>[^\]]*)\] \[(?<level>[^\]]*)\](?: \[pid (?<pid>[^\]]*)\])?( \[client (?<client>[^\]]*)\])? (?<message>.*)$/"#;

@@ -2,11 +2,11 @@
 //! `rfc5424_time_format`, `parser_type regexp|string`, `support_colonless_ident`), with Fluentd's
 //! record layout: `pri` (with `with_priority`), `host`, `ident`, `pid`, `msgid`, `extradata`, `message`.
 use super::common::{ParserCommon, ParserDefaults};
-use super::ruby_regex::{RubyFlags, RubyRegex, Slots};
 use super::time::TimeValueParser;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{EventTime, Map, Str, Value};
 use sluice_core::plugin::{BuildCtx, ParseError, Parsed, Parser};
+use sluice_core::ruby::regexp::{RubyFlags, RubyRegex, Slots};
 
 const RFC3164: &str = r"^(?<time>[^ ]*\s*[^ ]* [^ ]*) (?<host>[^ ]*) (?<ident>[^ :\[]*)(?:\[(?<pid>[0-9]+)\])?(?:[^\:]*\:)? *(?<message>.*)$";
 const RFC3164_PRI: &str = r"^\<(?<pri>[0-9]+)\>(?<time>[^ ]* {1,2}[^ ]* [^ ]*) (?<host>[^ ]*) (?<ident>[^ :\[]*)(?:\[(?<pid>[0-9]+)\])?(?:[^\:]*\:)? *(?<message>.*)$";
@@ -112,7 +112,7 @@ impl SyslogParser {
             let Value::Str(s) = value else { continue };
             match name.as_str() {
                 "pri" => {
-                    record.insert(name, Value::Int(super::ruby_text::to_i(&s)));
+                    record.insert(name, Value::Int(sluice_core::ruby::text::to_i(&s)));
                 }
                 "time" => {
                     let squeezed = squeeze_spaces(&s);
@@ -153,7 +153,7 @@ impl SyslogParser {
             if i < 2 {
                 return Err(nm());
             }
-            pri = Some(super::ruby_text::to_i(&text[1..i]));
+            pri = Some(sluice_core::ruby::text::to_i(&text[1..i]));
             cursor = i + 1;
         }
         let b = text.as_bytes();

@@ -1,11 +1,11 @@
 //! Fluentd's parser-side time handling: `time_type` (string, unixtime, float, mixed), `time_format`,
 //! `time_format_fallbacks`, `localtime`/`utc`/`timezone`, and the two-entry cache Fluentd keeps (log
 //! lines mostly repeat the previous line's timestamp).
-use super::ruby_text;
-use crate::formatters::ruby::float_to_s;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{EventTime, Value};
 use sluice_core::plugin::ParseError;
+use sluice_core::ruby::print::float_to_s;
+use sluice_core::ruby::text as ruby_text;
 use sluice_core::timefmt::TimeParser;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,11 @@
 //! Fluentd's value conversion after parsing: `types` casts, `null_value_pattern` and
 //! `null_empty_string`.
-use super::ruby_regex::RubyRegex;
-use super::ruby_text;
 use super::time::{TimeSettings, TimeType, TimeValueParser};
-use crate::formatters::ruby;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Map, Str, Value};
+use sluice_core::ruby::print as ruby;
+use sluice_core::ruby::regexp::RubyRegex;
+use sluice_core::ruby::text as ruby_text;
 
 #[derive(Clone)]
 enum Cast {

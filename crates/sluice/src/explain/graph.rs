@@ -11,8 +11,8 @@ use super::tags::{TagSet, ANY};
 use sluice_core::config::{Element, Location};
 use sluice_core::pattern::TagMatcher;
 use sluice_core::router::{ERROR_LABEL, ROOT_LABEL};
+use sluice_core::ruby::regexp::split_literal;
 use sluice_plugins::outputs::rewrite_tag_filter::{parse_tag_template, Piece};
-use sluice_plugins::parsers::ruby_regex::split_literal;
 use std::collections::{HashMap, HashSet};
 
 /// Re-emits (rewrite_tag_filter, relabel, ...) followed along one path before it counts as a loop.

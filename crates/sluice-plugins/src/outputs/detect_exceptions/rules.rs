@@ -1,7 +1,7 @@
 //! The exception detector of fluent-plugin-detect-exceptions: a state machine per language whose
 //! transitions are regexps tried on each line in order. The rule tables follow the plugin's
 //! `exception_detector.rb` (same states, patterns and order), so a line is grouped exactly as there.
-use crate::parsers::ruby_regex::{RubyFlags, RubyRegex};
+use sluice_core::ruby::regexp::{RubyFlags, RubyRegex};
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -1,11 +1,62 @@
-//! Values printed the way Ruby prints them: `to_s` (what `"#{value}"` gives) and `inspect` (what
-//! `Hash#to_s` gives, Ruby 3.0 to 3.3 spelling `{"k"=>"v"}`). Fluentd's text formatters and its parser
-//! type casts go through these, so sluice's output matches byte for byte.
-use sluice_core::event::{Map, Value};
+//! Values printed the way Ruby prints them: `Float#to_s`, `to_s` (what `"#{value}"` gives) and `inspect`
+//! (what `Hash#to_s` gives, Ruby 3.0 to 3.3 spelling `{"k"=>"v"}`). JSON and text formatters, parser type
+//! casts, filters and the embedded Ruby all go through these, so sluice's output matches Fluentd's byte for byte.
+use crate::event::{Map, Value};
 use std::io::Write;
 
-pub use sluice_core::event::write_ruby_float as write_float;
+/// Ruby's `Float#to_s`: shortest round-trip digits, fixed notation for exponents -4..16, else `1.0e+16`.
+pub fn write_float(f: f64, out: &mut Vec<u8>) {
+    if f.is_nan() {
+        out.extend_from_slice(b"NaN");
+        return;
+    }
+    if f.is_infinite() {
+        out.extend_from_slice(if f > 0.0 { b"Infinity" } else { b"-Infinity" });
+        return;
+    }
+    if f == 0.0 {
+        out.extend_from_slice(if f.is_sign_negative() { b"-0.0" } else { b"0.0" });
+        return;
+    }
+    // `{:e}` gives the shortest digits that round-trip: "d.ddde[-]x".
+    let sci = format!("{:e}", f.abs());
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let decpt = exp + 1;
+    if f < 0.0 {
+        out.push(b'-');
+    }
+    let d = digits.as_bytes();
+    if decpt > 0 && decpt <= 16 {
+        let decpt = decpt as usize;
+        if d.len() <= decpt {
+            out.extend_from_slice(d);
+            out.extend(std::iter::repeat_n(b'0', decpt - d.len()));
+            out.extend_from_slice(b".0");
+        } else {
+            out.extend_from_slice(&d[..decpt]);
+            out.push(b'.');
+            out.extend_from_slice(&d[decpt..]);
+        }
+    } else if decpt <= 0 && decpt > -4 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-decpt) as usize));
+        out.extend_from_slice(d);
+    } else {
+        out.push(d[0]);
+        out.push(b'.');
+        if d.len() > 1 {
+            out.extend_from_slice(&d[1..]);
+        } else {
+            out.push(b'0');
+        }
+        let e = decpt - 1;
+        let _ = write!(out, "e{}{:02}", if e < 0 { '-' } else { '+' }, e.unsigned_abs());
+    }
+}
 
+/// [`write_float`] as a `String`.
 pub fn float_to_s(f: f64) -> String {
     let mut out = Vec::with_capacity(24);
     write_float(f, &mut out);
@@ -136,7 +187,7 @@ pub fn write_inspect_str(s: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_core::record;
+    use crate::record;
 
     fn f(x: f64) -> String {
         float_to_s(x)
@@ -145,14 +196,18 @@ mod tests {
     #[test]
     fn floats_like_ruby() {
         assert_eq!(f(1.0), "1.0");
+        assert_eq!(f(0.1), "0.1");
         assert_eq!(f(2.5), "2.5");
         assert_eq!(f(-0.5), "-0.5");
         assert_eq!(f(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(f(123456.789), "123456.789");
         assert_eq!(f(1e15), "1000000000000000.0");
         assert_eq!(f(1e16), "1.0e+16");
+        assert_eq!(f(1e20), "1.0e+20");
         assert_eq!(f(1.5e20), "1.5e+20");
         assert_eq!(f(0.0001), "0.0001");
         assert_eq!(f(0.00001), "1.0e-05");
+        assert_eq!(f(1.5e-7), "1.5e-07");
         assert_eq!(f(1714564800.123), "1714564800.123");
         assert_eq!(f(f64::NAN), "NaN");
         assert_eq!(f(f64::NEG_INFINITY), "-Infinity");

@@ -200,3 +200,34 @@ fn dst_gap_and_overlap() {
     assert!(p.parse("2024-03-10 02:30:00").is_ok());
     assert_eq!(p.parse("2024-11-03 01:30:00"), Ok(EventTime::new(1_730_611_800, 0)));
 }
+
+// Moved from buffer/config.rs with the buffer's own zone type; `Zone::parse` now says why it fails.
+#[test]
+fn zones_and_slices() {
+    assert_eq!(Zone::Utc.slice_start(3700, 3600), 3600);
+    let z = Zone::parse("+09:00").unwrap();
+    // 1970-01-01T15:00+09:00 is 06:00Z; a 1d slice starts at 00:00+09:00 = -9h.
+    assert_eq!(z.slice_start(6 * 3600, 86400), -9 * 3600);
+    assert!(Zone::parse("Asia/Tokyo").is_ok());
+    assert!(Zone::parse("Nowhere/Land").is_err());
+    assert_eq!(Zone::Utc.strftime(0, "%Y%m%d%H"), "1970010100");
+    // Hostile times do not overflow.
+    assert_eq!(Zone::Fixed(-3600).slice_start(i64::MIN, 86400), i64::MIN.saturating_add(3600));
+    assert!(Zone::Fixed(3600).slice_start(i64::MAX, 86400) <= i64::MAX);
+}
+
+// Buffer placeholders used chrono's strftime before: these are where Ruby (and so Fluentd) differs.
+#[test]
+fn placeholder_strftime_is_ruby() {
+    let tokyo = Zone::parse("+09:00").unwrap();
+    // %L and %N are Ruby's fractions (chrono rejected the whole pattern).
+    assert_eq!(tokyo.strftime(0, "%Y%m%d%H%M%S.%L-%N"), "19700101090000.000-000000000");
+    // %Z is empty for a fixed offset in Ruby (chrono printed the offset); a named zone has its abbreviation.
+    assert_eq!(tokyo.strftime(0, "%z|%:z|%Z|%j|%s"), "+0900|+09:00||001|0");
+    assert_eq!(Zone::parse("Asia/Tokyo").unwrap().strftime(0, "%H %Z"), "09 JST");
+    // An unknown conversion stays as written and the rest is still formatted.
+    assert_eq!(Zone::Utc.strftime(0, "%Y-%K-%m"), "1970-%K-01");
+    let mut out = String::from("logs/");
+    Zone::Utc.strftime_into(86_400 * 31, "%Y/%-m/%d", &mut out);
+    assert_eq!(out, "logs/1970/2/01");
+}

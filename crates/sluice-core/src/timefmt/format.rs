@@ -160,6 +160,11 @@ impl TimeFormatter {
         Ok(TimeFormatter { items, zone, cache: Mutex::new(None) })
     }
 
+    /// A formatter in UTC; it cannot fail, since only a zone can be refused.
+    pub fn utc(format: &str) -> Self {
+        TimeFormatter { items: compile(format), zone: Zone::Utc, cache: Mutex::new(None) }
+    }
+
     /// Whether the output depends on the fraction of a second.
     pub fn has_subsec(&self) -> bool {
         self.items.iter().any(Item::is_subsec)

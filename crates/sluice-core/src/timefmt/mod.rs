@@ -21,7 +21,7 @@ pub mod zone;
 
 pub use civil::days_from_civil;
 pub use format::TimeFormatter;
-pub use parse::TimeParser;
+pub use parse::{parse_rfc3339, TimeParser};
 pub use zone::Zone;
 
 #[cfg(test)]

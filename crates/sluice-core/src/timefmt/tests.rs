@@ -231,3 +231,51 @@ fn placeholder_strftime_is_ruby() {
     Zone::Utc.strftime_into(86_400 * 31, "%Y/%-m/%d", &mut out);
     assert_eq!(out, "logs/1970/2/01");
 }
+
+// Moved from sluice-aws (its chrono translation of Ruby's %N is gone): s3's time_slice_format.
+#[test]
+fn ruby_nanos() {
+    assert_eq!(fmt("%Y%m%d%H %3N", None, EventTime::new(0, 5_000_000)), "1970010100 005");
+    assert_eq!(fmt("%Y-%m-%dT%H:%M:%S.%N%z|%%N", None, EventTime::new(0, 5)), "1970-01-01T00:00:00.000000005+0000|%N");
+    assert_eq!(Zone::Utc.strftime(0, "%Y%m%d%H"), "1970010100");
+}
+
+// Moved from sluice-plugins' parsers/time.rs with the fast path.
+#[test]
+fn rfc3339_fast_path() {
+    assert_eq!(parse_rfc3339("2024-05-01T12:00:00.000Z"), Some(EventTime::new(1714564800, 0)));
+    assert_eq!(parse_rfc3339("2024-05-01T12:00:00.123456789Z"), Some(EventTime::new(1714564800, 123456789)));
+    assert_eq!(parse_rfc3339("2024-05-01T21:00:00.5+09:00"), Some(EventTime::new(1714564800, 500_000_000)));
+    assert_eq!(parse_rfc3339("2024-05-01T12:00:00Z"), Some(EventTime::new(1714564800, 0)));
+    assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), Some(EventTime::new(-1, 0)));
+    assert_eq!(parse_rfc3339("2024-05-01T12:00:00"), None);
+    assert_eq!(parse_rfc3339("2024-13-01T12:00:00Z"), None);
+    assert_eq!(parse_rfc3339("2024-05-01T12:00:00.Z"), None);
+    assert_eq!(parse_rfc3339("2024-05-01T12:00:00Zjunk"), None);
+    assert_eq!(parse_rfc3339("garbage"), None);
+}
+
+// The fast path and the full parser agree, including on offsets Ruby refuses.
+#[test]
+fn rfc3339_fast_path_agrees_with_strptime() {
+    let full = TimeParser::new(Some("%Y-%m-%dT%H:%M:%S.%N%z"), false, None).unwrap();
+    for s in ["2024-05-01T21:34:56.123456789+09:00", "2024-05-01T07:04:56.123456789-0530", "2024-05-01T12:34:56.1Z"] {
+        assert_eq!(parse_rfc3339(s).ok_or(()), full.parse(s).map_err(|_| ()), "{s}");
+    }
+    for s in ["2024-05-01T12:34:56.123+99:00", "2024-05-01T12:34:56.123+09:60"] {
+        assert_eq!(parse_rfc3339(s), None, "{s}");
+        assert!(full.parse(s).is_err(), "{s}");
+    }
+}
+
+// Moved from sluice-plugins' formatters/time.rs, which now asks the formatter; `%Q` (milliseconds) counts.
+#[test]
+fn subsec_detection() {
+    let has_subsec = |f: &str| TimeFormatter::new(Some(f), false, None).unwrap().has_subsec();
+    assert!(has_subsec("%H:%M:%S.%L"));
+    assert!(has_subsec("%S.%3N"));
+    assert!(has_subsec("%Q"));
+    assert!(!has_subsec("%H:%M:%S"));
+    assert!(!has_subsec("%%L"));
+    assert!(!TimeFormatter::new(None, false, None).unwrap().has_subsec());
+}

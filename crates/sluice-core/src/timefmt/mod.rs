@@ -1,6 +1,6 @@
 //! Ruby-compatible `strftime`/`strptime` for Fluentd's `time_format`, `localtime`/`utc` and `timezone`.
 //!
-//! * [`TimeFormatter`] renders an [`EventTime`] like Ruby's `Time#strftime` (flags `-`, `_`, `0`, `^`, `#`,
+//! * [`TimeFormatter`] renders an [`EventTime`](crate::event::EventTime) like Ruby's `Time#strftime` (flags `-`, `_`, `0`, `^`, `#`,
 //!   widths, `%N`/`%3N`/`%L`, `%z`/`%:z`/`%::z`, `%Z`, `%s`, `%Q`, the composite `%c %D %F %T %R %r %x %X %v %+`).
 //!   The text of the last second is cached: consecutive events mostly share a second, so the common case
 //!   only writes the fraction digits.
@@ -10,6 +10,8 @@
 //!   `+09:00`. Unlike `Time.strptime`, text left over after the format (other than whitespace) is an error,
 //!   as with the `strptime` gem Fluentd uses.
 //! * Zones: `+09:00`, `+0900`, `-05`, `UTC`, or an IANA name (`Asia/Seoul`). No zone means UTC, or the
+//!   system zone when `localtime` is set. The buffer's time slices and strftime placeholders use the same
+//!   [`Zone`].
 //!
 //! Parts: [`civil`] (calendar arithmetic), [`zone`] ([`Zone`]), `pattern` (format strings), `format`
 //! ([`TimeFormatter`]) and `parse` ([`TimeParser`], [`parse_rfc3339`]).

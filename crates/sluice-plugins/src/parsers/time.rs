@@ -126,7 +126,7 @@ impl TimeSettings {
 
 /// Whether `tz` is a zone Fluentd accepts (`+09:00`, `+0900`, `+09`, `Asia/Tokyo`...).
 pub fn valid_timezone(tz: &str) -> bool {
-    StrParser::new(Some("%Y"), false, Some(tz)).is_ok()
+    sluice_core::timefmt::Zone::parse(tz).is_ok()
 }
 
 #[derive(Clone)]

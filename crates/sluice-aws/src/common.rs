@@ -1,5 +1,5 @@
 //! What the outputs share: turning an event into the bytes of one record (`<format>`, the core's
-//! `<inject>`, `data_key`, compression), and strftime with Ruby's `%N`.
+//! `<inject>`, `data_key`, compression). Times are formatted by the core's `timefmt`.
 use flate2::write::{GzEncoder, ZlibEncoder};
 use flate2::Compression;
 use sluice_core::buffer::{Chunk, EntryJson};
@@ -9,66 +9,6 @@ use sluice_core::inject::{Inject, InjectDefaults};
 use sluice_core::plugin::{BuildCtx, Formatter};
 use std::io::Write;
 use std::sync::Arc;
-
-/// strftime with Ruby's `%N`/`%3N`/`%6N`/`%9N` (chrono spells them `%9f` ...).
-pub fn strftime_ruby(fmt: &str) -> String {
-    let mut out = String::with_capacity(fmt.len() + 4);
-    let mut chars = fmt.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.peek().copied() {
-            Some('N') => {
-                chars.next();
-                out.push_str("%9f");
-            }
-            Some(d @ ('3' | '6' | '9')) => {
-                chars.next();
-                if chars.peek() == Some(&'N') {
-                    chars.next();
-                    out.push('%');
-                    out.push(d);
-                    out.push('f');
-                } else {
-                    out.push('%');
-                    out.push(d);
-                }
-            }
-            Some('%') => {
-                chars.next();
-                out.push_str("%%");
-            }
-            _ => out.push('%'),
-        }
-    }
-    out
-}
-
-/// Format a time with a Ruby strftime pattern, in UTC or local time.
-pub fn format_time(sec: i64, nsec: u32, fmt: &str, utc: bool) -> String {
-    use chrono::TimeZone;
-    use std::fmt::Write as _;
-    let f = strftime_ruby(fmt);
-    let mut s = String::new();
-    let ok = if utc {
-        match chrono::Utc.timestamp_opt(sec, nsec).single() {
-            Some(t) => write!(s, "{}", t.format(&f)).is_ok(),
-            None => false,
-        }
-    } else {
-        match chrono::Local.timestamp_opt(sec, nsec).single() {
-            Some(t) => write!(s, "{}", t.format(&f)).is_ok(),
-            None => false,
-        }
-    };
-    if ok {
-        s
-    } else {
-        sec.to_string()
-    }
-}
 
 /// `compression` of the Kinesis plugins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,17 +191,5 @@ pub fn compress(c: Compress, data: Vec<u8>) -> std::io::Result<Vec<u8>> {
             e.write_all(&data)?;
             e.finish()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ruby_nanos() {
-        assert_eq!(strftime_ruby("%Y-%m-%dT%H:%M:%S.%N%z"), "%Y-%m-%dT%H:%M:%S.%9f%z");
-        assert_eq!(strftime_ruby("%3N|%%N"), "%3f|%%N");
-        assert_eq!(format_time(0, 5_000_000, "%Y%m%d%H %3N", true), "1970010100 005");
     }
 }

@@ -1,6 +1,6 @@
 //! `@type s3` (fluent-plugin-s3): one object per chunk, keyed by `s3_object_key_format`.
 use crate::client::{describe_sdk_error, AwsParams, ErrorClass};
-use crate::common::{compress, format_time, Compress};
+use crate::common::{compress, Compress};
 use crate::stats::WriterStats;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
@@ -187,7 +187,8 @@ impl S3Writer {
 
     fn time_slice(&self, meta: &ChunkMetadata) -> String {
         let t = meta.timekey.unwrap_or_else(|| chrono::Utc::now().timestamp());
-        format_time(t, 0, &self.time_slice_format, self.utc)
+        let zone = if self.utc { Zone::Utc } else { Zone::Local };
+        zone.strftime(t, &self.time_slice_format)
     }
 
     /// The object key for `index`.

@@ -1,9 +1,11 @@
 //! One Fluentd event to one `LogEntry` (REST JSON form), as fluent-plugin-google-cloud builds it.
 use crate::resource::{resource_for, Platform, Resource, TagMatcher};
 use crate::severity::{parse_severity, SEVERITY_KEYS};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map as JMap, Value as J};
 use sluice_core::event::{parse_json_map, EventTime, Map, Value};
+use sluice_core::timefmt::TimeFormatter;
+use std::sync::LazyLock;
 
 /// Record keys lifted into LogEntry fields (the plugin's `*_key` parameters and their defaults).
 #[derive(Debug, Clone)]
@@ -247,6 +249,9 @@ fn record_time(record: &mut Map) -> Option<(i64, u32)> {
     None
 }
 
+/// Cloud Logging's RFC 3339: UTC with nine fraction digits, by the core's formatter.
+static RFC3339_NANOS: LazyLock<TimeFormatter> = LazyLock::new(|| TimeFormatter::utc("%Y-%m-%dT%H:%M:%S.%NZ"));
+
 /// RFC 3339 with nanoseconds. Timestamps the API refuses (more than a day ahead, out of range) are
 /// adjusted when `adjust`: a year back when that lands in the past (syslog without a year), else now.
 pub fn format_timestamp(sec: i64, nsec: u32, adjust: bool, now: DateTime<Utc>) -> String {
@@ -264,7 +269,7 @@ pub fn format_timestamp(sec: i64, nsec: u32, adjust: bool, now: DateTime<Utc>) -
         }
         None => now,
     };
-    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+    RFC3339_NANOS.format(EventTime::new(t.timestamp(), t.timestamp_subsec_nanos()))
 }
 
 fn is_trace_id(s: &str) -> bool {
@@ -495,6 +500,14 @@ mod tests {
         let e =
             build(&o, "app", record! {"timestamp" => Value::Map(record!{"seconds" => 10, "nanos" => 20}), "a" => 1});
         assert_eq!(e["timestamp"], "1970-01-01T00:00:10.000000020Z");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_nanos_in_utc() {
+        // Year 1 keeps four digits and the fraction keeps nine, as the API expects.
+        assert_eq!(format_timestamp(-62_135_596_800, 0, false, now()), "0001-01-01T00:00:00.000000000Z");
+        assert_eq!(format_timestamp(1_714_566_896, 123_456_789, false, now()), "2024-05-01T12:34:56.123456789Z");
+        assert_eq!(format_timestamp(1_714_566_896, 2_000_000_000, false, now()), "2024-05-01T12:34:56.999999999Z");
     }
 
     #[test]

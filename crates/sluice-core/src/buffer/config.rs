@@ -2,7 +2,8 @@
 use super::chunk::ChunkMetadata;
 use crate::config::{ConfigError, Element};
 use crate::event::{Event, Map, Value};
-use chrono::{FixedOffset, Offset, TimeZone, Utc};
+/// The zone time slices and strftime placeholders are computed in (`timekey_use_utc`, `timekey_zone`).
+pub use crate::timefmt::Zone;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -185,77 +186,6 @@ impl ChunkKeys {
     }
 }
 
-/// The zone time slices and strftime placeholders are computed in (`timekey_use_utc`, `timekey_zone`).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Zone {
-    #[default]
-    Local,
-    Utc,
-    Fixed(FixedOffset),
-    Named(chrono_tz::Tz),
-}
-
-impl Zone {
-    /// `+09:00`, `-0700`, `UTC`, `Asia/Tokyo`.
-    pub fn parse(s: &str) -> Option<Zone> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("utc") || s == "Z" {
-            return Some(Zone::Utc);
-        }
-        if let Some(sign) = s.chars().next().filter(|c| *c == '+' || *c == '-') {
-            let digits: String = s[1..].chars().filter(|c| c.is_ascii_digit()).collect();
-            let (h, m) = match digits.len() {
-                1 | 2 => (digits.parse::<i32>().ok()?, 0),
-                4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
-                _ => return None,
-            };
-            let secs = (h * 3600 + m * 60) * if sign == '-' { -1 } else { 1 };
-            return FixedOffset::east_opt(secs).map(Zone::Fixed);
-        }
-        s.parse::<chrono_tz::Tz>().ok().map(Zone::Named)
-    }
-
-    /// Offset from UTC in seconds at the instant `sec`.
-    pub fn offset_at(&self, sec: i64) -> i64 {
-        let Some(utc) = Utc.timestamp_opt(sec, 0).single() else {
-            return 0;
-        };
-        match self {
-            Zone::Utc => 0,
-            Zone::Fixed(f) => f.local_minus_utc() as i64,
-            Zone::Local => chrono::Local.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc() as i64,
-            Zone::Named(tz) => tz.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc() as i64,
-        }
-    }
-
-    /// Start of the `timekey` slice holding `sec`, aligned in this zone as Fluentd does.
-    pub fn slice_start(&self, sec: i64, timekey: i64) -> i64 {
-        let off = self.offset_at(sec);
-        let local = sec + off;
-        local - local.rem_euclid(timekey) - off
-    }
-
-    /// strftime of `sec` in this zone.
-    pub fn strftime(&self, sec: i64, fmt: &str) -> String {
-        use std::fmt::Write;
-        let Some(utc) = Utc.timestamp_opt(sec, 0).single() else {
-            return String::new();
-        };
-        let mut out = String::new();
-        let r = match self {
-            Zone::Utc => write!(out, "{}", utc.format(fmt)),
-            Zone::Fixed(f) => write!(out, "{}", utc.with_timezone(f).format(fmt)),
-            Zone::Local => write!(out, "{}", utc.with_timezone(&chrono::Local).format(fmt)),
-            Zone::Named(tz) => write!(out, "{}", utc.with_timezone(tz).format(fmt)),
-        };
-        if r.is_err() {
-            // An invalid pattern: keep the text as written rather than panic.
-            return fmt.to_string();
-        }
-        out
-    }
-}
-
 /// Everything the engine reads from `<buffer>` (and the retry parameters).
 #[derive(Debug, Clone)]
 pub struct BufferConfig {
@@ -434,7 +364,7 @@ impl BufferConfig {
         let zone = if e.bool_or("timekey_use_utc", false)? {
             Zone::Utc
         } else if let Some(z) = e.opt_str("timekey_zone") {
-            Zone::parse(&z).ok_or_else(|| {
+            Zone::parse(&z).map_err(|_| {
                 e.error_at("timekey_zone", format!("invalid timekey_zone {z:?}"))
                     .with_hint("use an offset such as +09:00 or a zone name such as Asia/Tokyo")
             })?
@@ -519,16 +449,5 @@ mod tests {
         let k = RecordKey::parse("$['a']['b']").unwrap();
         assert_eq!(k.value_of(&r).and_then(Value::as_str), Some("x"));
         assert!(RecordKey::parse("$.").is_err());
-    }
-
-    #[test]
-    fn zones_and_slices() {
-        assert_eq!(Zone::Utc.slice_start(3700, 3600), 3600);
-        let z = Zone::parse("+09:00").unwrap();
-        // 1970-01-01T15:00+09:00 is 06:00Z; a 1d slice starts at 00:00+09:00 = -9h.
-        assert_eq!(z.slice_start(6 * 3600, 86400), -9 * 3600);
-        assert!(Zone::parse("Asia/Tokyo").is_some());
-        assert!(Zone::parse("Nowhere/Land").is_none());
-        assert_eq!(Zone::Utc.strftime(0, "%Y%m%d%H"), "1970010100");
     }
 }

@@ -232,7 +232,7 @@ pub fn expand_in(template: &str, meta: &ChunkMetadata, zone: &Zone, chunk_id: Op
     for p in pieces(template) {
         match p {
             Piece::Lit(l) => match meta.timekey {
-                Some(tk) if l.contains('%') => out.push_str(&zone.strftime(tk, l)),
+                Some(tk) if l.contains('%') => zone.strftime_into(tk, l, &mut out),
                 _ => out.push_str(l),
             },
             Piece::Ph(ph) => {

@@ -15,7 +15,7 @@ pub enum TimeKind {
 pub struct TimeOutput {
     kind: TimeKind,
     formatter: Option<TimeFormatter>,
-    /// Whether the format shows fractions (`%L`, `%N`); if not, equal seconds give equal text.
+    /// Whether the format shows fractions (`%L`, `%N`, `%Q`); if not, equal seconds give equal text.
     subsec: bool,
     cache: Mutex<Option<(EventTime, String)>>,
 }
@@ -59,7 +59,7 @@ impl TimeOutput {
             TimeKind::String => Some(TimeFormatter::new(format, localtime, timezone)?),
             _ => None,
         };
-        let subsec = format.is_some_and(has_subsec);
+        let subsec = formatter.as_ref().is_some_and(TimeFormatter::has_subsec);
         Ok(TimeOutput { kind, formatter, subsec, cache: Mutex::new(None) })
     }
 
@@ -85,37 +85,18 @@ impl TimeOutput {
                             return;
                         }
                     }
-                    let s = f.format(t);
+                    // Format into the cached text's own buffer: no allocation once it is warm.
+                    let (k, s) = c.get_or_insert_with(|| (key, String::with_capacity(32)));
+                    *k = key;
+                    s.clear();
+                    f.format_into(t, s);
                     out.extend_from_slice(s.as_bytes());
-                    *c = Some((key, s));
                     return;
                 }
                 out.extend_from_slice(f.format(t).as_bytes());
             }
         }
     }
-}
-
-/// `%L` or `%N` (optionally with a width) not escaped as `%%`.
-fn has_subsec(format: &str) -> bool {
-    let b = format.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let mut j = i + 1;
-            while j < b.len() && (b[j].is_ascii_digit() || matches!(b[j], b'-' | b'_' | b'0' | b'^' | b'#' | b':')) {
-                j += 1;
-            }
-            match b.get(j) {
-                Some(b'L' | b'N') => return true,
-                Some(b'%') if j == i + 1 => i = j + 1,
-                _ => i = j,
-            }
-        } else {
-            i += 1;
-        }
-    }
-    false
 }
 
 /// Fluentd's `newline` parameter (`lf` or `crlf`) and `add_newline`.
@@ -134,14 +115,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn subsec_detection() {
-        assert!(has_subsec("%H:%M:%S.%L"));
-        assert!(has_subsec("%S.%3N"));
-        assert!(!has_subsec("%H:%M:%S"));
-        assert!(!has_subsec("%%L"));
-    }
-
-    #[test]
     fn numeric_kinds() {
         let mut out = Vec::new();
         TimeOutput::new(TimeKind::Float, None, false, None)
@@ -154,5 +127,18 @@ mod tests {
         out.clear();
         TimeOutput::new(TimeKind::Unixtime, None, false, None).unwrap().write(EventTime::new(1362020400, 5), &mut out);
         assert_eq!(out, b"1362020400");
+    }
+
+    #[test]
+    fn string_cache_tells_milliseconds_apart() {
+        // `%Q` shows milliseconds: two events in one second must not share the cached text.
+        let t = TimeOutput::new(TimeKind::String, Some("%s %Q"), false, None).unwrap();
+        let mut out = Vec::new();
+        t.write(EventTime::new(1362020400, 1_000_000), &mut out);
+        out.push(b'|');
+        t.write(EventTime::new(1362020400, 2_000_000), &mut out);
+        out.push(b'|');
+        t.write(EventTime::new(1362020400, 2_500_000), &mut out);
+        assert_eq!(out, b"1362020400 1362020400001|1362020400 1362020400002|1362020400 1362020400002");
     }
 }

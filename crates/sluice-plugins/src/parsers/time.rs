@@ -7,6 +7,7 @@ use sluice_core::plugin::ParseError;
 use sluice_core::ruby::print::float_to_s;
 use sluice_core::ruby::text as ruby_text;
 use sluice_core::timefmt::TimeParser;
+pub use sluice_core::timefmt::{days_from_civil, parse_rfc3339};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeType {
@@ -125,7 +126,7 @@ impl TimeSettings {
 
 /// Whether `tz` is a zone Fluentd accepts (`+09:00`, `+0900`, `+09`, `Asia/Tokyo`...).
 pub fn valid_timezone(tz: &str) -> bool {
-    StrParser::new(Some("%Y"), false, Some(tz)).is_ok()
+    sluice_core::timefmt::Zone::parse(tz).is_ok()
 }
 
 #[derive(Clone)]
@@ -264,93 +265,6 @@ pub fn parse_float_text(s: &str) -> EventTime {
     EventTime::new(sec, nsec)
 }
 
-fn digits(b: &[u8]) -> Option<u32> {
-    let mut v = 0u32;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + (c - b'0') as u32;
-    }
-    Some(v)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// A strict RFC 3339 timestamp with an explicit zone (`Z`, `+09:00` or `+0900`) and up to nine fraction
-/// digits: the CRI and Docker log formats, and ISO times in JSON logs. The fast path beside
-/// `sluice_core::timefmt`, which handles every other shape.
-pub fn parse_rfc3339(s: &str) -> Option<EventTime> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let year = digits(&b[0..4])? as i64;
-    let month = digits(&b[5..7])?;
-    let day = digits(&b[8..10])?;
-    let hour = digits(&b[11..13])?;
-    let min = digits(&b[14..16])?;
-    let sec = digits(&b[17..19])?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nsec = 0u32;
-    if b[i] == b'.' || b[i] == b',' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 9 {
-                nsec = nsec * 10 + (b[i] - b'0') as u32;
-            }
-            i += 1;
-        }
-        let n = i - start;
-        if n == 0 {
-            return None;
-        }
-        for _ in n..9 {
-            nsec *= 10;
-        }
-    }
-    let offset: i64 = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') => {
-            let rest = &b[i + 1..];
-            let (h, m) = match rest.len() {
-                5 if rest[2] == b':' => (digits(&rest[0..2])?, digits(&rest[3..5])?),
-                4 => (digits(&rest[0..2])?, digits(&rest[2..4])?),
-                _ => return None,
-            };
-            let o = (h * 3600 + m * 60) as i64;
-            if *sign == b'-' {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + (hour * 3600 + min * 60 + sec) as i64 - offset;
-    Some(EventTime::new(secs, nsec))
-}
-
 /// A string time parser: `sluice_core::timefmt`, with the RFC 3339 fast path in front for the formats
 /// that are exactly that.
 #[derive(Clone)]
@@ -391,20 +305,6 @@ impl StrParser {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_fast_path() {
-        assert_eq!(parse_rfc3339("2024-05-01T12:00:00.000Z"), Some(EventTime::new(1714564800, 0)));
-        assert_eq!(parse_rfc3339("2024-05-01T12:00:00.123456789Z"), Some(EventTime::new(1714564800, 123456789)));
-        assert_eq!(parse_rfc3339("2024-05-01T21:00:00.5+09:00"), Some(EventTime::new(1714564800, 500_000_000)));
-        assert_eq!(parse_rfc3339("2024-05-01T12:00:00Z"), Some(EventTime::new(1714564800, 0)));
-        assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), Some(EventTime::new(-1, 0)));
-        assert_eq!(parse_rfc3339("2024-05-01T12:00:00"), None);
-        assert_eq!(parse_rfc3339("2024-13-01T12:00:00Z"), None);
-        assert_eq!(parse_rfc3339("2024-05-01T12:00:00.Z"), None);
-        assert_eq!(parse_rfc3339("2024-05-01T12:00:00Zjunk"), None);
-        assert_eq!(parse_rfc3339("garbage"), None);
-    }
 
     #[test]
     fn float_text_like_fluentd() {

@@ -3,6 +3,7 @@
 use crate::config::{SlackConfig, Template};
 use serde_json::{json, Map as JsonMap, Value as Json};
 use sluice_core::event::{EventTime, Map, Value};
+use sluice_core::timefmt::TimeFormatter;
 
 /// Slack's limits (Block Kit reference).
 pub const MAX_BLOCKS: usize = 50;
@@ -158,11 +159,11 @@ fn render_template(cfg: &SlackConfig, t: &Template, record: &Map, tag: &str, tim
     t.render(&vals)
 }
 
-/// Format an event time as RFC 3339 in UTC.
+/// Format an event time as RFC 3339 in UTC, with milliseconds.
 pub fn format_time(t: EventTime) -> String {
-    chrono::DateTime::from_timestamp(t.sec, t.nsec)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_else(|| t.sec.to_string())
+    static RFC3339_MS: std::sync::LazyLock<TimeFormatter> =
+        std::sync::LazyLock::new(|| TimeFormatter::utc("%Y-%m-%dT%H:%M:%S.%LZ"));
+    RFC3339_MS.format(t)
 }
 
 impl Alert {

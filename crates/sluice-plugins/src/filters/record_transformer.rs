@@ -11,6 +11,7 @@ use sluice_core::accessor::Accessor;
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{Event, EventTime, Events, Map, Str, Value};
 use sluice_core::plugin::{BuildCtx, ErrorEvents, Filter};
+use sluice_core::timefmt::TimeFormatter;
 use sluice_core::util::RateLimiter;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct RecordTransformer {
     renew_time_key: Option<String>,
     auto_typecast: bool,
     hostname: String,
+    /// Ruby's `Time#to_s` for `${time}`: local time, `2024-01-02 03:04:05 +0000`.
+    time_to_s: TimeFormatter,
     warn: RateLimiter,
 }
 
@@ -116,6 +119,7 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError
         renew_time_key,
         auto_typecast,
         hostname,
+        time_to_s: TimeFormatter::new(Some("%Y-%m-%d %H:%M:%S %z"), true, None).map_err(|e| s.error(e))?,
         warn: RateLimiter::new(Duration::from_secs(60)),
     }))
 }
@@ -291,15 +295,6 @@ fn lookup<'r>(record: &'r Map, path: &[Str]) -> Option<&'r Value> {
     Some(v)
 }
 
-/// Ruby's `Time.at(t).to_s`: local time, `2024-01-02 03:04:05 +0000`.
-fn time_string(t: EventTime) -> String {
-    use chrono::TimeZone;
-    match chrono::Local.timestamp_opt(t.sec, t.nsec).single() {
-        Some(d) => d.format("%Y-%m-%d %H:%M:%S %z").to_string(),
-        None => String::new(),
-    }
-}
-
 impl RecordTransformer {
     /// The value of one placeholder; None for nil.
     fn value_of<'r>(&self, p: &Part, c: &Ctx<'r>, record: &'r Map, time: EventTime) -> Option<PVal<'r>> {
@@ -310,7 +305,7 @@ impl RecordTransformer {
             Part::TagPrefix(i) => PVal::Text(Cow::Borrowed(pick(&c.prefix, *i)?)),
             Part::TagSuffix(i) => PVal::Text(Cow::Borrowed(pick(&c.suffix, *i)?)),
             Part::Hostname => PVal::Text(Cow::Borrowed(c.hostname)),
-            Part::Time => PVal::Text(Cow::Owned(time_string(time))),
+            Part::Time => PVal::Text(Cow::Owned(self.time_to_s.format(time))),
             Part::Record(path) => match lookup(record, path) {
                 Some(v) => PVal::Value(v),
                 None => {

@@ -238,26 +238,12 @@ pub fn luhn_ok(digits: &str) -> bool {
 pub fn now_stamps(offset_ms: u64) -> (String, String) {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970") + Duration::from_millis(offset_ms);
     let secs = d.as_secs() as i64;
-    let (y, m, day) = civil_from_days(secs.div_euclid(86_400));
+    let (y, m, day) = sluice_core::timefmt::civil::civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
     let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
     let app = format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}.{:03}+0000", d.subsec_millis());
     let cri = format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}.{:09}Z", d.subsec_nanos());
     (app, cri)
-}
-
-/// Howard Hinnant's days-to-civil.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Every file under `dir` (recursively).

@@ -61,8 +61,21 @@ else
   echo "test.sh: warning: no npm; the @fluent-org/logger tests will say SKIPPED"
 fi
 
-# The formatting the README asks for (seconds; clippy runs separately, see README "Development").
+# The habits the README states (see "Development"), checked before the tests so a slip fails in minutes:
+# formatting, clippy on every target with warnings as errors (the lints are [workspace.lints] in
+# Cargo.toml), the API docs without warnings (broken intra-doc links), and no unused dependency.
+# clippy and cargo doc share the dependencies' metadata; the test build below compiles them again as
+# code (cargo cannot reuse one for the other).
 cargo fmt --all -- --check
+echo "test.sh: cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "test.sh: cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+if command -v cargo-machete >/dev/null 2>&1; then
+  cargo machete
+else
+  echo "test.sh: note: cargo-machete not installed (cargo install cargo-machete --locked); unused dependencies not checked"
+fi
 
 # The binary is used by end-to-end tests; build it once before tests start in parallel.
 echo "test.sh: building the workspace (the first build takes several minutes)"

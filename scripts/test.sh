@@ -71,11 +71,7 @@ echo "test.sh: cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "test.sh: cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
-if command -v cargo-machete >/dev/null 2>&1; then
-  cargo machete
-else
-  echo "test.sh: note: cargo-machete not installed (cargo install cargo-machete --locked); unused dependencies not checked"
-fi
+bash scripts/unused-deps.sh
 
 # The binary is used by end-to-end tests; build it once before tests start in parallel.
 echo "test.sh: building the workspace (the first build takes several minutes)"

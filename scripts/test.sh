@@ -67,11 +67,11 @@ fi
 # clippy and cargo doc share the dependencies' metadata; the test build below compiles them again as
 # code (cargo cannot reuse one for the other).
 cargo fmt --all -- --check
+bash scripts/unused-deps.sh
 echo "test.sh: cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "test.sh: cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
-bash scripts/unused-deps.sh
 
 # The binary is used by end-to-end tests; build it once before tests start in parallel.
 echo "test.sh: building the workspace (the first build takes several minutes)"

@@ -21,7 +21,7 @@ fn write_line(w: &mut std::fs::File, i: usize) {
     w.write_all(format!("line {i}\n").as_bytes()).unwrap();
     // At most 20,000 lines a second: a generation (10,000 lines) lasts 500 ms or more, many stat
     // intervals (a rotation faster than the stat interval hides a generation; see docs/plugins/tail.md).
-    if (i + 1).is_multiple_of(500) {
+    if (i + 1) % 500 == 0 {
         std::thread::sleep(Duration::from_millis(25));
     }
 }

@@ -5,8 +5,8 @@
 //! * [`print`]: values as Ruby prints them: `Float#to_s`, `to_s` and `inspect`.
 //! * A small, safe evaluator of the Ruby expressions real configurations use, for `"#{...}"` in
 //!   parameter values ([`eval_config_code`]) and `record_transformer`'s `enable_ruby` ([`Program`]):
-//!   [`lexer`] → [`parser`] (which refuses anything outside the subset, so that is a configuration
-//!   error) → [`eval`] with the methods of [`methods`] on the [`value::RValue`]s. No I/O, no loops:
+//!   `lexer` → `parser` (which refuses anything outside the subset, so that is a configuration
+//!   error) → `eval` with the methods of `methods` on the [`value::RValue`]s. No I/O, no loops:
 //!   an expression can only compute a value from its inputs.
 mod eval;
 mod lexer;

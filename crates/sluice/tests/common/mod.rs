@@ -231,7 +231,7 @@ pub fn luhn_ok(digits: &str) -> bool {
             }
         })
         .sum();
-    sum.is_multiple_of(10)
+    sum % 10 == 0
 }
 
 /// Now as `YYYY-MM-DDTHH:MM:SS.mmm+0000` (the application's format) and as CRI's RFC 3339 nanoseconds.

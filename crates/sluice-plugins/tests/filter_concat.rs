@@ -340,3 +340,36 @@ fn without_timeout_label_or_error_label_flushed_lines_continue_after_the_filter(
         vec![record! {"log" => "start\n 1", "after" => "yes"}, record! {"log" => "start\n 2", "after" => "yes"}]
     );
 }
+
+/// A batch refused downstream (a full buffer) is sent again by its input; concat must neither lose the
+/// lines it held before that batch nor join the retried lines twice.
+#[test]
+fn a_refused_batch_sent_again_loses_and_repeats_nothing() {
+    let params = " key message\n n_lines 2";
+    let engine = common::engine(&conf("refused", params), "concat.conf");
+    let out = sink("refused");
+    let emit = |lines: &[&str]| engine.router.emit_to_label("@ROOT", "app.web", msgs(lines));
+    emit(&["a"]).expect("held, nothing to deliver yet");
+    out.refuse.store(1, std::sync::atomic::Ordering::SeqCst);
+    assert!(emit(&["b", "c"]).is_err(), "the full buffer refuses the batch");
+    emit(&["b", "c"]).expect("the same batch, sent again, is taken");
+    emit(&["d"]).expect("d completes the next pair");
+    let got: Vec<String> = out.messages();
+    assert_eq!(got, vec!["a\nb", "c\nd"]);
+}
+
+/// Events a filter rejects in a refused batch reach `@ERROR` once, with the batch that is taken.
+#[test]
+fn rejects_of_a_refused_batch_reach_error_once() {
+    let params = " key message\n use_partial_cri_logtag true\n partial_cri_logtag_key logtag";
+    let engine = common::engine(&conf("refused-err", params), "concat.conf");
+    let out = sink("refused-err");
+    // No logtag field: concat rejects the first line; the second is a whole (F) line and passes.
+    let batch =
+        || vec![ev(100, record! {"message" => "no tag"}), ev(101, record! {"message" => "whole", "logtag" => "F"})];
+    out.refuse.store(1, std::sync::atomic::Ordering::SeqCst);
+    assert!(engine.router.emit_to_label("@ROOT", "app.web", batch()).is_err());
+    engine.router.emit_to_label("@ROOT", "app.web", batch()).expect("taken the second time");
+    assert_eq!(sink("refused-err-err").len(), 1, "the reject is routed once");
+    assert_eq!(out.messages(), vec!["whole"]);
+}

@@ -126,6 +126,11 @@ impl Filter for SpannedFilter {
         self.inner.shutdown();
     }
 
+    fn refused(&self, tag: &str) {
+        let _entered = self.span.enter();
+        self.inner.refused(tag);
+    }
+
     fn identity(&self) -> usize {
         self.inner.identity()
     }

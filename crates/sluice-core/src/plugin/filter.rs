@@ -28,6 +28,12 @@ pub trait Filter: Send + Sync {
     /// stopped and before any output shuts down, so nothing held is lost.
     fn shutdown(&self) {}
 
+    /// The batch this filter last filtered for `tag` was refused after it (a full buffer): the input keeps
+    /// its position and sends the same events again. A filter that keeps state across batches (`concat`'s
+    /// held lines) puts that state back as it was before the batch, so the retry neither loses nor repeats
+    /// anything. Called on the emitting thread right after the refusal.
+    fn refused(&self, _tag: &str) {}
+
     /// Who this filter is on a route, for [`super::EventSink::emit_after_filter`]; a wrapper answers
     /// for the filter it wraps.
     /// The filter's metrics, called at scrape time; the sink adds `plugin_id` and `type`.

@@ -130,24 +130,40 @@ impl Router {
         let route = pipeline.route(tag);
         let skip = after.and_then(|id| route.filters.iter().position(|f| f.identity() == id)).map_or(0, |i| i + 1);
         let mut errors = ErrorEvents::default();
+        let mut ran = 0;
         for f in &route.filters[skip..] {
             f.filter(tag, &mut events, &mut errors);
+            ran += 1;
             if events.is_empty() {
                 break;
             }
         }
-        if !errors.is_empty() {
-            self.emit_errors(label, tag, errors);
-        }
-        if events.is_empty() {
-            return Ok(());
-        }
-        match &route.output {
-            Some(o) => o.emit(tag, events),
-            None => {
-                self.metrics.unmatched_records.add(events.len() as u64);
-                if let Some(n) = self.warn_limiter.check(tag) {
-                    tracing::warn!(tag, label, suppressed = n, "no patterns matched tag; events dropped");
+        let delivered = if events.is_empty() {
+            Ok(())
+        } else {
+            match &route.output {
+                Some(o) => o.emit(tag, events),
+                None => {
+                    self.metrics.unmatched_records.add(events.len() as u64);
+                    if let Some(n) = self.warn_limiter.check(tag) {
+                        tracing::warn!(tag, label, suppressed = n, "no patterns matched tag; events dropped");
+                    }
+                    Ok(())
+                }
+            }
+        };
+        match delivered {
+            // The input sends this batch again: the filters' rejects come again with it, and stateful
+            // filters undo what the batch did to them (latest first).
+            Err(e) => {
+                for f in route.filters[skip..skip + ran].iter().rev() {
+                    f.refused(tag);
+                }
+                Err(e)
+            }
+            Ok(()) => {
+                if !errors.is_empty() {
+                    self.emit_errors(label, tag, errors);
                 }
                 Ok(())
             }

@@ -85,7 +85,10 @@ struct Config {
 /// One buffered event: (tag, time, record).
 type Held = (String, EventTime, Map);
 
-#[derive(Default)]
+/// The streams one batch changed, each as it was before the batch (None: it did not exist).
+type Undo = Vec<(String, Option<Stream>)>;
+
+#[derive(Default, Clone)]
 struct Stream {
     lines: Vec<Held>,
     /// When this stream last got an event (the plugin's timeout map).
@@ -98,6 +101,9 @@ struct Inner {
     /// The label this filter lives in: timeout errors are reported from it.
     label: String,
     streams: Mutex<HashMap<String, Stream>>,
+    /// Per tag, the streams the last batch changed, as they were before it: put back when that batch is
+    /// refused downstream, so its retry finds the state it first found (None: the stream did not exist).
+    undo: Mutex<HashMap<String, Undo>>,
     /// Flushed events a full buffer refused; tried again on the next tick, handed to `@ERROR` at shutdown.
     refused: Mutex<Vec<(String, Event)>>,
     finished: std::sync::atomic::AtomicBool,
@@ -213,6 +219,7 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError
             router: ctx.router.clone(),
             label: ctx.label.to_string(),
             streams: Mutex::new(HashMap::new()),
+            undo: Mutex::new(HashMap::new()),
             refused: Mutex::new(Vec::new()),
             finished: Default::default(),
         }),
@@ -278,12 +285,12 @@ impl Inner {
     fn process(
         &self,
         streams: &mut HashMap<String, Stream>,
+        id: String,
         tag: &str,
         time: EventTime,
         record: Map,
     ) -> Result<Vec<(EventTime, Map)>, String> {
         let c = &self.cfg;
-        let id = self.stream_identity(tag, &record);
         let st = streams.entry(id).or_default();
         st.touched = Some(Instant::now());
         let mut out = Vec::new();
@@ -517,14 +524,19 @@ impl Filter for Concat {
         if inner.finished.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
+        let mut undo: Undo = Vec::new();
         let mut out = Vec::with_capacity(events.len());
         for ev in events.drain(..) {
             if !inner.joins(&ev.record) {
                 out.push(ev);
                 continue;
             }
+            let id = inner.stream_identity(tag, &ev.record);
+            if !undo.iter().any(|(u, _)| *u == id) {
+                undo.push((id.clone(), streams.get(&id).cloned()));
+            }
             let current = ev.record.clone();
-            match inner.process(&mut streams, tag, ev.time, ev.record) {
+            match inner.process(&mut streams, id, tag, ev.time, ev.record) {
                 Ok(flushed) => {
                     for (t, r) in flushed {
                         let time = if inner.cfg.use_first_timestamp { t } else { ev.time };
@@ -534,8 +546,28 @@ impl Filter for Concat {
                 Err(reason) => errors.push(Event::new(ev.time, current), format!("concat: {reason}")),
             }
         }
+        // Replaced per batch: the previous batch of this tag was accepted, or refused and undone.
+        let mut log = inner.undo.lock();
+        if undo.is_empty() {
+            log.remove(tag);
+        } else {
+            log.insert(tag.to_string(), undo);
+        }
+        drop(log);
         drop(streams);
         *events = out;
+    }
+
+    fn refused(&self, tag: &str) {
+        let inner = &self.inner;
+        let mut streams = inner.streams.lock();
+        let Some(undo) = inner.undo.lock().remove(tag) else { return };
+        for (id, before) in undo {
+            match before {
+                Some(st) => streams.insert(id, st),
+                None => streams.remove(&id),
+            };
+        }
     }
 
     fn start(&self) {

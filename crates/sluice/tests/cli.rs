@@ -154,6 +154,54 @@ fn dry_run_reports_syntax_ruby_include_and_plugin_errors_in_one_pass() {
     assert!(err.contains("the configuration has 4 error(s)") && !err.contains("nope'"), "{err}");
 }
 
+/// A YAML configuration reports every directive and parameter in error in one `--dry-run`, as the
+/// Fluentd syntax does, and the directives without errors are still checked.
+#[test]
+fn dry_run_reports_every_yaml_error_in_one_pass() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = write_conf(
+        &dir,
+        "fluent.yaml",
+        "config:\n\
+         \x20 - source:\n\
+         \x20     $type: sample\n\
+         \x20     $bogus: 1\n\
+         \x20     tag: ok\n\
+         \x20 - sauce:\n\
+         \x20     $type: sample\n\
+         \x20 - match:\n\
+         \x20     $tag: ok\n\
+         \x20     $type: no_such_output\n\
+         \x20 - match:\n\
+         \x20     $tag: other\n\
+         \x20     $type: stdout\n\
+         \x20     path: !fluent/s \"#{File.read('/etc/hostname')}\"\n\
+         \x20 - !include not_there.yaml\n\
+         \x20 - match:\n\
+         \x20     $tag: last\n\
+         \x20     $type: stdout\n",
+    );
+    let out = sluice().arg("-c").arg(&conf).arg("--dry-run").env("SLUICE_LOG", "warn").output().expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let path = conf.display().to_string();
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    for (line, what) in [
+        (4, "unknown special key '$bogus'"),
+        (6, "unknown directive 'sauce'"),
+        (10, "unknown output plugin 'no_such_output'"),
+        (14, "File.read"),
+        (15, "not_there.yaml"),
+    ] {
+        assert!(
+            errors.iter().any(|l| l.contains(&format!("{path}:{line}")) && l.contains(what)),
+            "{line} {what}: {err}"
+        );
+    }
+    assert_eq!(errors.len(), 5, "{err}");
+    assert!(err.contains("the configuration has 5 error(s)"), "{err}");
+}
+
 #[test]
 fn missing_config_file_is_a_clear_error() {
     let out = sluice().args(["-c", "/nonexistent/fluent.conf", "--dry-run"]).output().expect("run");

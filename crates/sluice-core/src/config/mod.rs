@@ -25,19 +25,19 @@ pub fn parse_file(path: &std::path::Path) -> Result<Element, ConfigError> {
 }
 
 /// Read a configuration file with every problem the front end finds (see [`Parsed`]), so `--dry-run`
-/// can report them all. Fluentd syntax recovers after each error; YAML stops at its first.
+/// can report them all. Fluentd syntax recovers after each error; YAML after each directive or parameter
+/// in error (a YAML syntax error stops it).
 pub fn load_file(path: &std::path::Path) -> Parsed {
     if !yaml::is_yaml_path(path) {
         return parser::parse_file_all(path);
     }
-    let (root, diagnostics, structure_ok) = match yaml::parse_file(path) {
-        Ok(root) => (root, Diagnostics::default(), true),
-        Err(e) => {
-            let mut d = Diagnostics::default();
-            d.error(e);
-            (Element::new("ROOT", "", Location::new(path, 1)), d, false)
-        }
-    };
+    let (root, errors) = yaml::parse_file_all(path);
+    // An empty tree with errors is a file that could not be read as a whole: nothing to build from.
+    let structure_ok = errors.is_empty() || !root.children.is_empty();
+    let mut diagnostics = Diagnostics::default();
+    for e in errors {
+        diagnostics.error(e);
+    }
     Parsed { root, diagnostics, structure_ok }
 }
 

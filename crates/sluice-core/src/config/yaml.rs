@@ -38,8 +38,35 @@ pub fn parse_file(path: &Path) -> Result<Element, ConfigError> {
 }
 
 pub fn parse_str(text: &str, file: &Path) -> Result<Element, ConfigError> {
-    let doc = load(text, file, 0)?;
-    build_root(doc, file)
+    let (root, mut errors) = parse_str_all(text, file);
+    if errors.is_empty() {
+        Ok(root)
+    } else {
+        Err(errors.swap_remove(0))
+    }
+}
+
+/// The tree and every error in it: a directive or parameter in error is reported and left out (its
+/// section marked [`Element::parse_failed`]), and reading goes on with the next one. A YAML syntax error,
+/// an unreadable file or a document without `config:` is the one error.
+pub fn parse_file_all(path: &Path) -> (Element, Vec<ConfigError>) {
+    match read(path, None) {
+        Ok(text) => parse_str_all(&text, path),
+        Err(e) => (Element::new("ROOT", "", Location::new(path, 1)), vec![e]),
+    }
+}
+
+/// [`parse_file_all`] on text read from `file`.
+pub fn parse_str_all(text: &str, file: &Path) -> (Element, Vec<ConfigError>) {
+    let mut errors = Vec::new();
+    let root = match load(text, file, 0) {
+        Ok(doc) => build_root(doc, file, &mut errors),
+        Err(e) => {
+            errors.push(e);
+            Element::new("ROOT", "", Location::new(file, 1))
+        }
+    };
+    (root, errors)
 }
 
 fn read(path: &Path, from: Option<&Location>) -> Result<String, ConfigError> {
@@ -216,9 +243,17 @@ struct Entry {
     value: Node,
 }
 
-fn build_root(doc: Option<Node>, file: &Path) -> Result<Element, ConfigError> {
+fn build_root(doc: Option<Node>, file: &Path, errs: &mut Vec<ConfigError>) -> Element {
     let top = Location::new(file, 1);
     let mut root = Element::new("ROOT", "", top.clone());
+    if let Err(e) = build_top(doc, &mut root, errs) {
+        errs.push(e);
+    }
+    root
+}
+
+fn build_top(doc: Option<Node>, root: &mut Element, errs: &mut Vec<ConfigError>) -> Result<(), ConfigError> {
+    let top = root.loc.clone();
     let missing = |loc: &Location| {
         ConfigError::at(loc, "no top-level `config:`: a Fluentd YAML config lists its directives under `config:`")
             .with_hint(
@@ -234,74 +269,95 @@ fn build_root(doc: Option<Node>, file: &Path) -> Result<Element, ConfigError> {
     for e in entries(doc)? {
         match e.key.as_str() {
             // Fluentd puts <system> first whatever the order in the file.
-            "system" => root.children.insert(0, section("system", &e.loc, e.value, None)?),
+            "system" => match section("system", &e.loc, e.value, None, errs) {
+                Ok(el) => root.children.insert(0, el),
+                Err(err) => errs.push(err),
+            },
             "config" => config = Some(e.value),
-            other => {
-                return Err(ConfigError::at(&e.loc, format!("unknown top-level key '{other}'"))
-                    .with_hint("Fluentd's YAML format has only `system:` and `config:` at the top level"))
-            }
+            other => errs.push(
+                ConfigError::at(&e.loc, format!("unknown top-level key '{other}'"))
+                    .with_hint("Fluentd's YAML format has only `system:` and `config:` at the top level"),
+            ),
         }
     }
     let Some(config) = config else { return Err(missing(&doc_loc)) };
-    directives(config, &mut root)?;
-    Ok(root)
+    directives(config, root, errs);
+    Ok(())
 }
 
-/// A `config:` list (top level, or inside `label`/`worker`) → directives appended to `into`.
-fn directives(list: Node, into: &mut Element) -> Result<(), ConfigError> {
+/// A `config:` list (top level, or inside `label`/`worker`) → directives appended to `into`. A directive
+/// in error is reported into `errs` and left out; the others are read.
+fn directives(list: Node, into: &mut Element, errs: &mut Vec<ConfigError>) {
     if list.is_null() {
-        return Ok(());
+        return;
     }
     let Kind::Seq(items) = list.kind else {
-        return Err(ConfigError::at(&list.loc, "`config:` must be a list of directives")
-            .with_hint("write each directive as a list item: `- source:`, `- match:`, ..."));
+        errs.push(
+            ConfigError::at(&list.loc, "`config:` must be a list of directives")
+                .with_hint("write each directive as a list item: `- source:`, `- match:`, ..."),
+        );
+        return;
     };
     for item in items {
-        if item.tag_is("!include") {
-            for inc in include(&item)? {
-                if inc.is_null() {
-                    continue;
-                }
-                if !matches!(inc.kind, Kind::Seq(_)) {
-                    return Err(inc.err("a file included into `config:` must hold a YAML list of directives").with_hint(
-                        "files named by !include are read as YAML (as Fluentd does), e.g. `- match: {$tag: '**', $type: stdout}`",
-                    ));
-                }
-                directives(inc, into)?;
+        if let Err(e) = directive(item, into, errs) {
+            errs.push(e);
+        }
+    }
+}
+
+/// One item of a `config:` list.
+fn directive(item: Node, into: &mut Element, errs: &mut Vec<ConfigError>) -> Result<(), ConfigError> {
+    if item.tag_is("!include") {
+        for inc in include(&item)? {
+            if inc.is_null() {
+                continue;
             }
-            continue;
+            if !matches!(inc.kind, Kind::Seq(_)) {
+                errs.push(inc.err("a file included into `config:` must hold a YAML list of directives").with_hint(
+                    "files named by !include are read as YAML (as Fluentd does), e.g. `- match: {$tag: '**', $type: stdout}`",
+                ));
+                continue;
+            }
+            directives(inc, into, errs);
         }
-        if item.tag.is_some() {
-            return Err(unsupported_tag(&item));
-        }
-        if !matches!(item.kind, Kind::Map(_)) {
-            return Err(item.err("a directive must be a mapping such as `- source:` or `- match:`").with_hint(
-                "indent the directive's parameters under its name: `- match:` then `    $type: stdout` on the next line",
-            ));
-        }
-        for e in entries(item)? {
-            let el =
-                match e.key.as_str() {
-                    "source" => section("source", &e.loc, e.value, None)?,
-                    "match" | "filter" => section(&e.key, &e.loc, e.value, Some("$tag"))?,
-                    "label" => group("label", "$name", &e.loc, e.value)?,
-                    "worker" => group("worker", "$arg", &e.loc, e.value)?,
-                    "system" => {
-                        return Err(ConfigError::at(&e.loc, "`system` is not a directive inside `config:`")
-                            .with_hint("move `system:` to the top level of the file, beside `config:`"))
-                    }
-                    other => return Err(ConfigError::at(&e.loc, format!("unknown directive '{other}'")).with_hint(
-                        "a `config:` item is one of `source`, `match`, `filter`, `label`, `worker` or `!include FILE`",
-                    )),
-                };
-            into.children.push(el);
+        return Ok(());
+    }
+    if item.tag.is_some() {
+        return Err(unsupported_tag(&item));
+    }
+    if !matches!(item.kind, Kind::Map(_)) {
+        return Err(item.err("a directive must be a mapping such as `- source:` or `- match:`").with_hint(
+            "indent the directive's parameters under its name: `- match:` then `    $type: stdout` on the next line",
+        ));
+    }
+    for e in entries(item)? {
+        let el = match e.key.as_str() {
+            "source" => section("source", &e.loc, e.value, None, errs),
+            "match" | "filter" => section(&e.key, &e.loc, e.value, Some("$tag"), errs),
+            "label" => group("label", "$name", &e.loc, e.value, errs),
+            "worker" => group("worker", "$arg", &e.loc, e.value, errs),
+            "system" => Err(ConfigError::at(&e.loc, "`system` is not a directive inside `config:`")
+                .with_hint("move `system:` to the top level of the file, beside `config:`")),
+            other => Err(ConfigError::at(&e.loc, format!("unknown directive '{other}'")).with_hint(
+                "a `config:` item is one of `source`, `match`, `filter`, `label`, `worker` or `!include FILE`",
+            )),
+        };
+        match el {
+            Ok(el) => into.children.push(el),
+            Err(err) => errs.push(err),
         }
     }
     Ok(())
 }
 
 /// `label` (argument `$name`) and `worker` (argument `$arg`): a nested `config:` list.
-fn group(name: &str, arg_key: &str, loc: &Location, value: Node) -> Result<Element, ConfigError> {
+fn group(
+    name: &str,
+    arg_key: &str,
+    loc: &Location,
+    value: Node,
+    errs: &mut Vec<ConfigError>,
+) -> Result<Element, ConfigError> {
     if !matches!(value.kind, Kind::Map(_)) {
         return Err(ConfigError::at(loc, format!("`{name}` needs `{arg_key}:` and `config:`"))
             .with_hint(format!("e.g. `- {name}:` / `    {arg_key}: ...` / `    config:` / `      - match: ...`")));
@@ -329,12 +385,20 @@ fn group(name: &str, arg_key: &str, loc: &Location, value: Node) -> Result<Eleme
         return Err(ConfigError::at(loc, format!("`{name}` needs a `config:` list of directives"))
             .with_hint("directives inside a label go under its own `config:`, as at the top level"));
     };
-    directives(config, &mut el)?;
+    directives(config, &mut el, errs);
     Ok(el)
 }
 
 /// A directive or sub-section: a map of parameters, special `$` keys and nested sections.
-fn section(name: &str, loc: &Location, value: Node, arg_key: Option<&str>) -> Result<Element, ConfigError> {
+/// A parameter or sub-section in error is reported into `errs` and the section marked
+/// [`Element::parse_failed`]; the rest of it is read.
+fn section(
+    name: &str,
+    loc: &Location,
+    value: Node,
+    arg_key: Option<&str>,
+    errs: &mut Vec<ConfigError>,
+) -> Result<Element, ConfigError> {
     if !matches!(value.kind, Kind::Map(_)) {
         return Err(ConfigError::at(loc, format!("`{name}` needs a mapping of parameters"))
             .with_hint(format!("indent its parameters under `{name}:`, e.g. `$type: ...`")));
@@ -342,32 +406,42 @@ fn section(name: &str, loc: &Location, value: Node, arg_key: Option<&str>) -> Re
     let mut el = Element::new(name, "", loc.clone());
     let list = entries(value)?;
     // Fluentd writes these first, whatever their place in the map.
+    fn failed(el: &mut Element, errs: &mut Vec<ConfigError>, e: ConfigError) {
+        el.parse_failed = true;
+        errs.push(e);
+    }
     for (key, at) in [("$type", "@type"), ("$label", "@label"), ("$id", "@id"), ("$log_level", "@log_level")] {
         if let Some(e) = list.iter().find(|e| e.key == key) {
-            el.set(at, value_text(&e.value)?, e.loc.clone());
+            match value_text(&e.value) {
+                Ok(v) => el.set(at, v, e.loc.clone()),
+                Err(err) => failed(&mut el, errs, err),
+            }
         }
     }
     for e in list {
-        match e.key.as_str() {
-            "$type" | "$label" | "$id" | "$log_level" => {}
+        let done = match e.key.as_str() {
+            "$type" | "$label" | "$id" | "$log_level" => Ok(()),
             k if Some(k) == arg_key => {
                 // Several match patterns mean "any of them": Fluentd's syntax separates them with spaces.
-                el.arg = arg_text(&e.value, if k == "$tag" { " " } else { "," })?;
+                arg_text(&e.value, if k == "$tag" { " " } else { "," }).map(|a| el.arg = a)
             }
             k if k.starts_with('$') => {
                 let mut allowed = vec!["$type", "$label", "$id", "$log_level"];
                 allowed.extend(arg_key);
-                return Err(ConfigError::at(&e.loc, format!("unknown special key '{k}' in `{name}`"))
-                    .with_hint(format!("here the `$` keys are: {}", allowed.join(", "))));
+                Err(ConfigError::at(&e.loc, format!("unknown special key '{k}' in `{name}`"))
+                    .with_hint(format!("here the `$` keys are: {}", allowed.join(", "))))
             }
-            _ => member(&mut el, e)?,
+            _ => member(&mut el, e, errs),
+        };
+        if let Err(err) = done {
+            failed(&mut el, errs, err);
         }
     }
     Ok(el)
 }
 
 /// One non-special key of a section: a sub-section, repeated sub-sections, or a parameter.
-fn member(el: &mut Element, e: Entry) -> Result<(), ConfigError> {
+fn member(el: &mut Element, e: Entry, errs: &mut Vec<ConfigError>) -> Result<(), ConfigError> {
     let value = if e.value.tag_is("!include") {
         // Fluentd splices the included lists into one list value.
         let mut items = Vec::new();
@@ -389,7 +463,7 @@ fn member(el: &mut Element, e: Entry) -> Result<(), ConfigError> {
     let is_section = |n: &Node| matches!(n.kind, Kind::Map(_)) && n.tag.is_none();
     match &value.kind {
         Kind::Map(_) if value.tag.is_none() => {
-            el.children.push(section(&e.key, &e.loc, value, Some("$arg"))?);
+            el.children.push(section(&e.key, &e.loc, value, Some("$arg"), errs)?);
         }
         Kind::Seq(items) if value.tag.is_none() && items.first().is_some_and(is_section) => {
             let Kind::Seq(items) = value.kind else { return Ok(()) };
@@ -402,7 +476,7 @@ fn member(el: &mut Element, e: Entry) -> Result<(), ConfigError> {
                         ));
                 }
                 let loc = item.loc.clone();
-                el.children.push(section(&e.key, &loc, item, Some("$arg"))?);
+                el.children.push(section(&e.key, &loc, item, Some("$arg"), errs)?);
             }
         }
         // `use_nil` / `use_default` in a `!fluent/s` string: as if the parameter were not written.

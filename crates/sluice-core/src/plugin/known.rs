@@ -95,7 +95,8 @@ pub fn unknown_type_hint<'a>(kind: &str, name: &str, known: impl Iterator<Item =
     if let Some(best) = closest(name, known) {
         return format!("did you mean '{best}'? sluice's {kind} plugins: {list}");
     }
-    format!("sluice does not know a {kind} plugin named '{name}'; sluice's {kind} plugins: {list}")
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("sluice does not know {article} {kind} plugin named '{name}'; sluice's {kind} plugins: {list}")
 }
 
 /// The known name within edit distance 2 (or 1 for short names) of `name`, if one is clearly closest.

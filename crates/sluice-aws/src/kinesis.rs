@@ -131,9 +131,54 @@ impl<A: KinesisApi> BufferedPlugin for KinesisWriter<A> {
     }
 }
 
+/// A record ready to send: its data and key.
+type Record<A> = Prepared<(Vec<u8>, <A as KinesisApi>::Key)>;
+
 impl<A: KinesisApi> KinesisWriter<A> {
     async fn client(&self) -> &A::Client {
         self.client.get_or_init(|| async { A::client(&self.params.sdk_config().await) }).await
+    }
+
+    /// The chunk's records ready to send, and the entries rejected (too large, not encodable, corrupt).
+    /// With `only` (sorted entries), just those records again, for a retry: nothing is counted or
+    /// rejected twice, and a random partition key is drawn again.
+    fn prepare(&self, chunk: &Chunk, only: Option<&[usize]>) -> (Vec<Record<A>>, Vec<(usize, String)>) {
+        let plugin = A::PLUGIN;
+        let mut records = Vec::with_capacity(only.map_or(chunk.records, <[usize]>::len));
+        let mut rejected = Vec::new();
+        let accept = |i: usize, ev_tag: &str, data: Result<Vec<u8>, String>, key: A::Key| {
+            if only.is_some_and(|o| o.binary_search(&i).is_err()) {
+                return;
+            }
+            match data {
+                Ok(data) => {
+                    let size = data.len() + A::key_len(&key);
+                    if size > self.max_record_size {
+                        self.stats.record_oversize(ev_tag, plugin, size, self.max_record_size);
+                        rejected.push((
+                            i,
+                            format!(
+                                "{plugin}: record of tag {ev_tag} is {size} bytes, over max_record_size {}",
+                                self.max_record_size
+                            ),
+                        ));
+                    } else {
+                        records.push(Prepared { entry: i, rec: (data, key), size });
+                    }
+                }
+                Err(why) => {
+                    self.stats.record_invalid();
+                    tracing::warn!(tag = %ev_tag, "{plugin}: record rejected: {why}");
+                    rejected.push((i, format!("{plugin}: record of tag {ev_tag} rejected: {why}")));
+                }
+            }
+        };
+        // The common case reads each record's JSON straight from the chunk.
+        let direct = self.data.plain_json() && !self.api.key_needs_record();
+        if let Some(bad) = self.data.each_payload(chunk, direct, plugin, |r| self.api.key_of(r), accept) {
+            rejected.push(bad);
+        }
+        (records, rejected)
     }
 }
 
@@ -146,41 +191,13 @@ impl<A: KinesisApi> ChunkWriter for KinesisWriter<A> {
     async fn write(&self, chunk: &Chunk) -> Result<(), WriteError> {
         let plugin = A::PLUGIN;
         let tag = chunk.metadata.tag.clone().unwrap_or_default();
-        let mut records = Vec::with_capacity(chunk.records);
-        let mut rejected = Vec::new();
-        let accept = |i: usize, ev_tag: &str, data: Result<Vec<u8>, String>, key: A::Key| match data {
-            Ok(data) => {
-                let size = data.len() + A::key_len(&key);
-                if size > self.max_record_size {
-                    self.stats.record_oversize(ev_tag, plugin, size, self.max_record_size);
-                    rejected.push((
-                        i,
-                        format!(
-                            "{plugin}: record of tag {ev_tag} is {size} bytes, over max_record_size {}",
-                            self.max_record_size
-                        ),
-                    ));
-                } else {
-                    records.push(Prepared { entry: i, rec: (data, key), size });
-                }
-            }
-            Err(why) => {
-                self.stats.record_invalid();
-                tracing::warn!(tag = %ev_tag, "{plugin}: record rejected: {why}");
-                rejected.push((i, format!("{plugin}: record of tag {ev_tag} rejected: {why}")));
-            }
-        };
-        // The common case reads each record's JSON straight from the chunk.
-        let direct = self.data.plain_json() && !self.api.key_needs_record();
-        if let Some(bad) = self.data.each_payload(chunk, direct, plugin, |r| self.api.key_of(r), accept) {
-            rejected.push(bad);
-        }
+        let (records, rejected) = self.prepare(chunk, None);
         if records.is_empty() {
             return batch::into_result(plugin, &tag, batch::DeliveryReport::default(), rejected);
         }
         let client = self.client().await;
         let operation = A::LIMITS.operation;
-        let report = batch::deliver(records, &self.policy, |payload: Vec<(Vec<u8>, A::Key)>| {
+        let send = |payload: Vec<(Vec<u8>, A::Key)>| {
             let n = payload.len();
             let entries: Result<Vec<_>, _> = payload.into_iter().map(|(d, k)| A::entry(d, k)).collect();
             async move {
@@ -205,8 +222,9 @@ impl<A: KinesisApi> ChunkWriter for KinesisWriter<A> {
                     Err((message, class)) => SendResult::Err { message, class },
                 }
             }
-        })
-        .await;
+        };
+        let again = |entries: &[usize]| self.prepare(chunk, Some(entries)).0;
+        let report = batch::deliver(records, &self.policy, send, again).await;
         self.stats.delivered(report.delivered);
         if let Some((m, _)) = &report.request_error {
             tracing::warn!(tag = %tag, stream = %self.stream, "{plugin}: {operation} failed: {m}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// One record ready to send: its entry position in the chunk, the request payload and its size in bytes
 /// as the API counts it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Prepared<R> {
     pub entry: usize,
     pub rec: R,
@@ -94,12 +94,18 @@ fn backoff(policy: &BatchPolicy, n: u32) -> Duration {
 }
 
 /// Send `records` in requests within the limits, retry the ones reported as failed with backoff, and
-/// report what happened. `send` gets the payloads of one request in order.
-pub async fn deliver<R, F, Fut>(records: Vec<Prepared<R>>, policy: &BatchPolicy, mut send: F) -> DeliveryReport
+/// report what happened. `send` gets the payloads of one request in order and owns them (no copy is kept
+/// per record); `again` prepares the records of the given entries once more (in entry order) for a retry.
+pub async fn deliver<R, F, Fut, P>(
+    records: Vec<Prepared<R>>,
+    policy: &BatchPolicy,
+    mut send: F,
+    mut again: P,
+) -> DeliveryReport
 where
-    R: Clone,
     F: FnMut(Vec<R>) -> Fut,
     Fut: Future<Output = SendResult>,
+    P: FnMut(&[usize]) -> Vec<Prepared<R>>,
 {
     let mut report = DeliveryReport::default();
     let mut pending = records;
@@ -108,31 +114,33 @@ where
     loop {
         let sizes: Vec<usize> = pending.iter().map(|p| p.size).collect();
         let groups = split(&sizes, policy.max_count, policy.max_size);
-        let mut failed: Vec<(Prepared<R>, String)> = Vec::new();
+        // Entries that failed this round, in entry order, with the error code.
+        let mut failed: Vec<(usize, String)> = Vec::new();
         let mut any_success = false;
-        for (gi, g) in groups.iter().enumerate() {
-            let payload: Vec<R> = pending[g.clone()].iter().map(|p| p.rec.clone()).collect();
+        let mut rest = pending.into_iter();
+        for g in &groups {
+            let (entries, payload): (Vec<usize>, Vec<R>) =
+                rest.by_ref().take(g.len()).map(|p| (p.entry, p.rec)).unzip();
             report.requests += 1;
             match send(payload).await {
                 SendResult::Ok(codes) => {
-                    for (k, p) in pending[g.clone()].iter().enumerate() {
+                    for (k, &entry) in entries.iter().enumerate() {
                         match codes.get(k) {
                             Some(None) => {
                                 report.delivered += 1;
                                 any_success = true;
                             }
-                            Some(Some(code)) => failed.push((p.clone(), code.clone())),
-                            None => failed.push((p.clone(), "MissingResult".into())),
+                            Some(Some(code)) => failed.push((entry, code.clone())),
+                            None => failed.push((entry, "MissingResult".into())),
                         }
                     }
                 }
                 SendResult::Err { message, class } => {
                     // This request and the ones not sent yet go back to the engine, with the records
                     // that failed earlier in this round.
-                    report.unsent.extend(failed.iter().map(|(p, _)| p.entry));
-                    for later in &groups[gi..] {
-                        report.unsent.extend(pending[later.clone()].iter().map(|p| p.entry));
-                    }
+                    report.unsent.extend(failed.iter().map(|(e, _)| *e));
+                    report.unsent.extend(entries);
+                    report.unsent.extend(rest.map(|p| p.entry));
                     report.request_error = Some((message, class));
                     return report;
                 }
@@ -142,7 +150,7 @@ where
             return report;
         }
         if tries >= policy.retries {
-            report.failed_after_retries = failed.into_iter().map(|(p, c)| (p.entry, c)).collect();
+            report.failed_after_retries.extend(failed);
             return report;
         }
         tries += 1;
@@ -158,7 +166,14 @@ where
             "retrying failed records of a batch request"
         );
         tokio::time::sleep(wait).await;
-        pending = failed.into_iter().map(|(p, _)| p).collect();
+        let wanted: Vec<usize> = failed.iter().map(|(e, _)| *e).collect();
+        pending = again(&wanted);
+        // Preparing is deterministic, so every wanted record comes back; one that did not is rejected
+        // with its last error rather than lost.
+        if pending.len() != wanted.len() {
+            let back: std::collections::HashSet<usize> = pending.iter().map(|p| p.entry).collect();
+            report.failed_after_retries.extend(failed.into_iter().filter(|(e, _)| !back.contains(e)));
+        }
     }
 }
 
@@ -242,23 +257,39 @@ mod tests {
         (0..n).map(|i| Prepared { entry: i, rec: i, size: 10 }).collect()
     }
 
+    fn again(entries: &[usize]) -> Vec<Prepared<usize>> {
+        entries.iter().map(|&i| Prepared { entry: i, rec: i, size: 10 }).collect()
+    }
+
     #[tokio::test]
     async fn retries_only_failed_records() {
         let seen = Mutex::new(Vec::new());
         let round = AtomicUsize::new(0);
-        let rep = deliver(recs(7), &policy(), |batch: Vec<usize>| {
-            let r = round.fetch_add(1, Ordering::SeqCst);
-            let codes: Vec<Option<String>> = batch
-                .iter()
-                .map(|i| if r < 3 && i % 2 == 0 { Some("ProvisionedThroughputExceededException".into()) } else { None })
-                .collect();
-            for (i, c) in batch.iter().zip(&codes) {
-                if c.is_none() {
-                    seen.lock().unwrap().push(*i);
+        let rep = deliver(
+            recs(7),
+            &policy(),
+            |batch: Vec<usize>| {
+                let r = round.fetch_add(1, Ordering::SeqCst);
+                let codes: Vec<Option<String>> =
+                    batch
+                        .iter()
+                        .map(|i| {
+                            if r < 3 && i % 2 == 0 {
+                                Some("ProvisionedThroughputExceededException".into())
+                            } else {
+                                None
+                            }
+                        })
+                        .collect();
+                for (i, c) in batch.iter().zip(&codes) {
+                    if c.is_none() {
+                        seen.lock().unwrap().push(*i);
+                    }
                 }
-            }
-            async move { SendResult::Ok(codes) }
-        })
+                async move { SendResult::Ok(codes) }
+            },
+            again,
+        )
         .await;
         let mut seen = seen.into_inner().unwrap();
         seen.sort();
@@ -270,10 +301,15 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_after_retries() {
-        let rep = deliver(recs(4), &policy(), |batch: Vec<usize>| {
-            let codes = batch.iter().map(|i| (*i == 1).then(|| "InternalFailure".to_string())).collect();
-            async move { SendResult::Ok(codes) }
-        })
+        let rep = deliver(
+            recs(4),
+            &policy(),
+            |batch: Vec<usize>| {
+                let codes = batch.iter().map(|i| (*i == 1).then(|| "InternalFailure".to_string())).collect();
+                async move { SendResult::Ok(codes) }
+            },
+            again,
+        )
         .await;
         assert_eq!(rep.delivered, 3);
         assert_eq!(rep.requests, 2 + 2);
@@ -291,16 +327,21 @@ mod tests {
     #[tokio::test]
     async fn request_failure_hands_back_unsent() {
         let calls = AtomicUsize::new(0);
-        let rep = deliver(recs(7), &policy(), |batch: Vec<usize>| {
-            let c = calls.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if c == 0 {
-                    SendResult::Ok(vec![None; batch.len()])
-                } else {
-                    SendResult::Err { message: "500".into(), class: ErrorClass::Retryable }
+        let rep = deliver(
+            recs(7),
+            &policy(),
+            |batch: Vec<usize>| {
+                let c = calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if c == 0 {
+                        SendResult::Ok(vec![None; batch.len()])
+                    } else {
+                        SendResult::Err { message: "500".into(), class: ErrorClass::Retryable }
+                    }
                 }
-            }
-        })
+            },
+            again,
+        )
         .await;
         assert_eq!(rep.delivered, 3);
         match into_result("t", "tag", rep, vec![]) {
@@ -310,10 +351,34 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        let rep = deliver(recs(2), &policy(), |_b: Vec<usize>| async {
-            SendResult::Err { message: "refused".into(), class: ErrorClass::Retryable }
-        })
+        let rep = deliver(
+            recs(2),
+            &policy(),
+            |_b: Vec<usize>| async { SendResult::Err { message: "refused".into(), class: ErrorClass::Retryable } },
+            again,
+        )
         .await;
         assert!(matches!(into_result("t", "tag", rep, vec![]), Err(WriteError::Retryable { .. })));
+    }
+
+    /// A payload that cannot be cloned: `deliver` moves each one into its request.
+    #[derive(Debug)]
+    struct Payload(usize);
+
+    #[tokio::test]
+    async fn a_record_not_prepared_again_is_rejected_not_lost() {
+        let records = (0..3).map(|i| Prepared { entry: i, rec: Payload(i), size: 10 }).collect();
+        let rep = deliver(
+            records,
+            &policy(),
+            |batch: Vec<Payload>| {
+                let codes = batch.iter().map(|p| (p.0 == 1).then(|| "InternalFailure".to_string())).collect();
+                async move { SendResult::Ok(codes) }
+            },
+            |_entries: &[usize]| Vec::new(),
+        )
+        .await;
+        assert_eq!(rep.delivered, 2);
+        assert_eq!(rep.failed_after_retries, vec![(1, "InternalFailure".to_string())]);
     }
 }

@@ -10,7 +10,7 @@ use crate::stats::WriterStats;
 use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatchlogs::types::{InputLogEvent, RejectedLogEventsInfo};
-use sluice_core::buffer::{placeholders, Chunk, ChunkWriter, WriteError};
+use sluice_core::buffer::{placeholders, BufferedPlugin, Chunk, ChunkWriter, WriteError};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::event::{write_json_map, EventTime, Map, Value};
 use sluice_core::inject::{Inject, InjectDefaults};
@@ -164,98 +164,110 @@ pub struct CloudwatchLogsWriter {
 
 /// Read the plugin's parameters (everything but `<buffer>`).
 pub fn writer(conf: &Element, ctx: &BuildCtx) -> Result<Arc<CloudwatchLogsWriter>, ConfigError> {
-    let mut params = AwsParams::from_conf(conf, "region", "endpoint")?;
-    if conf.bool_or("aws_use_sts", false)? {
-        if params.assume_role.is_some() {
-            return Err(conf.error_at("aws_use_sts", "set either aws_use_sts or <assume_role_credentials>, not both"));
+    CloudwatchLogsWriter::from_conf(conf, ctx).map(Arc::new)
+}
+
+impl BufferedPlugin for CloudwatchLogsWriter {
+    // fluent-plugin-cloudwatch-logs keeps Fluentd's buffer defaults (memory, chunk_limit_size 8m, flush 60s).
+    fn from_conf(conf: &Element, ctx: &BuildCtx) -> Result<Self, ConfigError> {
+        let mut params = AwsParams::from_conf(conf, "region", "endpoint")?;
+        if conf.bool_or("aws_use_sts", false)? {
+            if params.assume_role.is_some() {
+                return Err(
+                    conf.error_at("aws_use_sts", "set either aws_use_sts or <assume_role_credentials>, not both")
+                );
+            }
+            params.assume_role = Some(crate::client::AssumeRole {
+                role_arn: conf.required_str("aws_sts_role_arn")?,
+                role_session_name: conf.str_or("aws_sts_session_name", "fluentd"),
+                external_id: None,
+                duration_seconds: None,
+                sts_endpoint_url: None,
+            });
         }
-        params.assume_role = Some(crate::client::AssumeRole {
-            role_arn: conf.required_str("aws_sts_role_arn")?,
-            role_session_name: conf.str_or("aws_sts_session_name", "fluentd"),
-            external_id: None,
-            duration_seconds: None,
-            sts_endpoint_url: None,
-        });
-    }
-    // Accepted for compatibility: the SDK's instance metadata provider has its own retries.
-    let _ = conf.get("aws_instance_profile_credentials_retries");
-    if conf.opt_str("http_proxy").is_some_and(|p| !p.is_empty()) {
-        return Err(conf
-            .error_at("http_proxy", "'http_proxy' is not supported by sluice's cloudwatch_logs output")
-            .with_hint("remove it; sluice connects to the CloudWatch Logs endpoint directly"));
-    }
-    let group = NameFrom::from_conf(conf, "group")?;
-    let stream = NameFrom::from_conf(conf, "stream")?;
-    let auto_create_stream = conf.bool_or("auto_create_stream", false)?;
-    let message_keys: Vec<String> =
-        conf.array_or_empty("message_keys")?.into_iter().filter(|k| !k.is_empty()).collect();
-    let max_message_length = match conf.opt_int("max_message_length")? {
-        None => None,
-        Some(n) if n > 0 => usize::try_from(n).ok(),
-        Some(_) => return Err(conf.error_at("max_message_length", "'max_message_length' must be positive")),
-    };
-    let max_events = conf.int_or("max_events_per_batch", MAX_EVENTS as i64)?;
-    if !(1..=MAX_EVENTS as i64).contains(&max_events) {
-        return Err(conf.error_at(
-            "max_events_per_batch",
-            "'max_events_per_batch' must be between 1 and 10000 (the PutLogEvents limit)",
-        ));
-    }
-    if conf.has("retention_in_days") && conf.has("retention_in_days_key") {
-        return Err(conf.error("Set only one of retention_in_days, retention_in_days_key"));
-    }
-    if conf.has("log_group_aws_tags") && conf.has("log_group_aws_tags_key") {
-        return Err(conf.error("Set only one of log_group_aws_tags, log_group_aws_tags_key"));
-    }
-    let retention_in_days = match conf.opt_int("retention_in_days")? {
-        None => None,
-        Some(d) if RETENTION_DAYS.contains(&d) => i32::try_from(d).ok(),
-        Some(_) => {
+        // Accepted for compatibility: the SDK's instance metadata provider has its own retries.
+        let _ = conf.get("aws_instance_profile_credentials_retries");
+        if conf.opt_str("http_proxy").is_some_and(|p| !p.is_empty()) {
             return Err(conf
-                .error_at("retention_in_days", "'retention_in_days' is not a value CloudWatch Logs accepts")
-                .with_hint("one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653"))
+                .error_at("http_proxy", "'http_proxy' is not supported by sluice's cloudwatch_logs output")
+                .with_hint("remove it; sluice connects to the CloudWatch Logs endpoint directly"));
         }
-    };
-    let aws_tags = conf.hash("log_group_aws_tags")?.map(|kv| kv.into_iter().collect::<HashMap<_, _>>());
-    // Both handlers write the same JSON here.
-    conf.enum_or("json_handler", &["yajl", "json"], "yajl")?;
-    let concurrency = conf.int_or("concurrency", 1)?;
-    if !(1..=64).contains(&concurrency) {
-        return Err(conf.error_at("concurrency", "'concurrency' must be between 1 and 64"));
+        let group = NameFrom::from_conf(conf, "group")?;
+        let stream = NameFrom::from_conf(conf, "stream")?;
+        let auto_create_stream = conf.bool_or("auto_create_stream", false)?;
+        let message_keys: Vec<String> =
+            conf.array_or_empty("message_keys")?.into_iter().filter(|k| !k.is_empty()).collect();
+        let max_message_length = match conf.opt_int("max_message_length")? {
+            None => None,
+            Some(n) if n > 0 => usize::try_from(n).ok(),
+            Some(_) => return Err(conf.error_at("max_message_length", "'max_message_length' must be positive")),
+        };
+        let max_events = conf.int_or("max_events_per_batch", MAX_EVENTS as i64)?;
+        if !(1..=MAX_EVENTS as i64).contains(&max_events) {
+            return Err(conf.error_at(
+                "max_events_per_batch",
+                "'max_events_per_batch' must be between 1 and 10000 (the PutLogEvents limit)",
+            ));
+        }
+        if conf.has("retention_in_days") && conf.has("retention_in_days_key") {
+            return Err(conf.error("Set only one of retention_in_days, retention_in_days_key"));
+        }
+        if conf.has("log_group_aws_tags") && conf.has("log_group_aws_tags_key") {
+            return Err(conf.error("Set only one of log_group_aws_tags, log_group_aws_tags_key"));
+        }
+        let retention_in_days = match conf.opt_int("retention_in_days")? {
+            None => None,
+            Some(d) if RETENTION_DAYS.contains(&d) => i32::try_from(d).ok(),
+            Some(_) => {
+                return Err(conf
+                    .error_at("retention_in_days", "'retention_in_days' is not a value CloudWatch Logs accepts")
+                    .with_hint("one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653"))
+            }
+        };
+        let aws_tags = conf.hash("log_group_aws_tags")?.map(|kv| kv.into_iter().collect::<HashMap<_, _>>());
+        // Both handlers write the same JSON here.
+        conf.enum_or("json_handler", &["yajl", "json"], "yajl")?;
+        let concurrency = conf.int_or("concurrency", 1)?;
+        if !(1..=64).contains(&concurrency) {
+            return Err(conf.error_at("concurrency", "'concurrency' must be between 1 and 64"));
+        }
+        let throttle_wait = conf.time_or("put_log_events_retry_wait", 1.0)?;
+        let throttle_limit = conf.int_or("put_log_events_retry_limit", 17)?;
+        let throttle_limit =
+            (!conf.bool_or("put_log_events_disable_retry_limit", false)?).then(|| throttle_limit.clamp(0, 1000) as u32);
+        let inject = Inject::from_conf(
+            conf,
+            ctx,
+            InjectDefaults { time_type: "float", time_format: Some("%Y-%m-%dT%H:%M:%S%z") },
+        )?;
+        let stats = Arc::new(WriterStats::default());
+        let rejected = Arc::new(RejectStats::default());
+        Ok(CloudwatchLogsWriter {
+            params,
+            client: OnceCell::new(),
+            group,
+            stream,
+            message_keys,
+            max_message_length,
+            retention_key: KeyParam::from_conf(conf, "retention_in_days_key", "remove_retention_in_days_key")?,
+            tags_key: KeyParam::from_conf(conf, "log_group_aws_tags_key", "remove_log_group_aws_tags_key")?,
+            inject,
+            concurrency: concurrency as usize,
+            settings: Arc::new(Settings {
+                auto_create_stream,
+                retention_in_days,
+                aws_tags,
+                log_rejected_request: conf.bool_or("log_rejected_request", false)?,
+                max_events_per_batch: max_events as usize,
+                throttle_wait: Duration::from_secs_f64(throttle_wait.clamp(0.0, 60.0)),
+                throttle_limit,
+                stats: stats.clone(),
+                rejected: rejected.clone(),
+            }),
+            stats,
+            rejected,
+        })
     }
-    let throttle_wait = conf.time_or("put_log_events_retry_wait", 1.0)?;
-    let throttle_limit = conf.int_or("put_log_events_retry_limit", 17)?;
-    let throttle_limit =
-        (!conf.bool_or("put_log_events_disable_retry_limit", false)?).then(|| throttle_limit.clamp(0, 1000) as u32);
-    let inject =
-        Inject::from_conf(conf, ctx, InjectDefaults { time_type: "float", time_format: Some("%Y-%m-%dT%H:%M:%S%z") })?;
-    let stats = Arc::new(WriterStats::default());
-    let rejected = Arc::new(RejectStats::default());
-    Ok(Arc::new(CloudwatchLogsWriter {
-        params,
-        client: OnceCell::new(),
-        group,
-        stream,
-        message_keys,
-        max_message_length,
-        retention_key: KeyParam::from_conf(conf, "retention_in_days_key", "remove_retention_in_days_key")?,
-        tags_key: KeyParam::from_conf(conf, "log_group_aws_tags_key", "remove_log_group_aws_tags_key")?,
-        inject,
-        concurrency: concurrency as usize,
-        settings: Arc::new(Settings {
-            auto_create_stream,
-            retention_in_days,
-            aws_tags,
-            log_rejected_request: conf.bool_or("log_rejected_request", false)?,
-            max_events_per_batch: max_events as usize,
-            throttle_wait: Duration::from_secs_f64(throttle_wait.clamp(0.0, 60.0)),
-            throttle_limit,
-            stats: stats.clone(),
-            rejected: rejected.clone(),
-        }),
-        stats,
-        rejected,
-    }))
 }
 
 /// One event ready to send: its chunk entry, time in milliseconds and message.

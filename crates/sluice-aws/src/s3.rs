@@ -6,12 +6,13 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ObjectCannedAcl, ServerSideEncryption, StorageClass};
 use sluice_core::buffer::placeholders;
-use sluice_core::buffer::{Chunk, ChunkMetadata, ChunkWriter, WriteError, Zone};
+use sluice_core::buffer::{BufferDefaults, BufferedPlugin, Chunk, ChunkMetadata, ChunkWriter, WriteError, Zone};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::inject::{Inject, InjectDefaults};
 use sluice_core::plugin::{BuildCtx, Formatter};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 const MIB: u64 = 1024 * 1024;
@@ -56,10 +57,12 @@ pub struct S3Writer {
     check_bucket: bool,
     auto_create_bucket: bool,
     bucket_ready: AtomicBool,
-    sse: Option<String>,
+    /// Object options of every upload, built once: `storage_class`, `use_server_side_encryption`,
+    /// `ssekms_key_id`, `acl`.
+    storage_class: StorageClass,
+    sse: Option<ServerSideEncryption>,
     ssekms_key_id: Option<String>,
-    storage_class: String,
-    acl: Option<String>,
+    acl: Option<ObjectCannedAcl>,
     hex_random_length: usize,
     index_width: (bool, usize),
     hostname: String,
@@ -72,78 +75,95 @@ pub struct S3Writer {
 
 /// Read the plugin's parameters (everything but `<buffer>`).
 pub fn writer(conf: &Element, ctx: &BuildCtx) -> Result<Arc<S3Writer>, ConfigError> {
-    let params = AwsParams::from_conf(conf, "s3_region", "s3_endpoint")?;
-    let bucket = conf.required_str("s3_bucket")?;
-    let force_path_style = conf.bool_or("force_path_style", params.endpoint.is_some())?;
-    let key_format = conf.str_or("s3_object_key_format", "%{path}%{time_slice}_%{index}.%{file_extension}");
-    let store_as = match conf.enum_or("store_as", &["gzip", "json", "text", "txt"], "gzip")?.as_str() {
-        "json" => StoreAs::Json,
-        "text" | "txt" => StoreAs::Text,
-        _ => StoreAs::Gzip,
-    };
-    let index_format = conf.str_or("index_format", "%d");
-    let index_width = parse_index_format(&index_format)
-        .ok_or_else(|| conf.error_at("index_format", "'index_format' must be %d or %0Nd"))?;
-    let hex_random_length = conf.int_or("hex_random_length", 4)?;
-    if !(1..=16).contains(&hex_random_length) {
-        return Err(conf.error_at("hex_random_length", "'hex_random_length' must be between 1 and 16"));
+    S3Writer::from_conf(conf, ctx).map(Arc::new)
+}
+
+impl BufferedPlugin for S3Writer {
+    /// fluent-plugin-s3: chunk keys `time`, timekey 3600, chunk_limit_size 256m.
+    fn buffer_defaults() -> BufferDefaults {
+        BufferDefaults {
+            chunk_limit_size: 256 * MIB,
+            file_chunk_limit_size: 256 * MIB,
+            chunk_keys: "time",
+            timekey: Some(Duration::from_secs(3600)),
+            ..BufferDefaults::default()
+        }
     }
-    let check_object = conf.bool_or("check_object", true)?;
-    if !check_object && !["%{uuid_flush}", "%{hex_random}", "%{chunk_id}"].iter().any(|p| key_format.contains(p)) {
-        tracing::warn!(
-            "s3: check_object false without %{{uuid_flush}}, %{{hex_random}} or %{{chunk_id}} in s3_object_key_format may overwrite objects"
-        );
+
+    fn from_conf(conf: &Element, ctx: &BuildCtx) -> Result<Self, ConfigError> {
+        let params = AwsParams::from_conf(conf, "s3_region", "s3_endpoint")?;
+        let bucket = conf.required_str("s3_bucket")?;
+        let force_path_style = conf.bool_or("force_path_style", params.endpoint.is_some())?;
+        let key_format = conf.str_or("s3_object_key_format", "%{path}%{time_slice}_%{index}.%{file_extension}");
+        let store_as = match conf.enum_or("store_as", &["gzip", "json", "text", "txt"], "gzip")?.as_str() {
+            "json" => StoreAs::Json,
+            "text" | "txt" => StoreAs::Text,
+            _ => StoreAs::Gzip,
+        };
+        let index_format = conf.str_or("index_format", "%d");
+        let index_width = parse_index_format(&index_format)
+            .ok_or_else(|| conf.error_at("index_format", "'index_format' must be %d or %0Nd"))?;
+        let hex_random_length = conf.int_or("hex_random_length", 4)?;
+        if !(1..=16).contains(&hex_random_length) {
+            return Err(conf.error_at("hex_random_length", "'hex_random_length' must be between 1 and 16"));
+        }
+        let check_object = conf.bool_or("check_object", true)?;
+        if !check_object && !["%{uuid_flush}", "%{hex_random}", "%{chunk_id}"].iter().any(|p| key_format.contains(p)) {
+            tracing::warn!(
+                "s3: check_object false without %{{uuid_flush}}, %{{hex_random}} or %{{chunk_id}} in s3_object_key_format may overwrite objects"
+            );
+        }
+        let multipart_chunk_size = conf.size_or("multipart_chunk_size", 8 * MIB)?;
+        if multipart_chunk_size < 5 * MIB {
+            return Err(conf.error_at(
+                "multipart_chunk_size",
+                "'multipart_chunk_size' must be at least 5m (the S3 minimum part size)",
+            ));
+        }
+        let multipart_threshold = conf.size_or("multipart_threshold", 16 * MIB)?;
+        let hostname = if ctx.system.hostname.is_empty() {
+            gethostname::gethostname().to_string_lossy().into_owned()
+        } else {
+            ctx.system.hostname.clone()
+        };
+        let sse = conf.opt_str("use_server_side_encryption").filter(|s| !s.is_empty());
+        let ssekms_key_id = conf.opt_str("ssekms_key_id").filter(|s| !s.is_empty());
+        if ssekms_key_id.is_some() && sse.as_deref().is_some_and(|s| s != "aws:kms") {
+            return Err(conf.error_at("ssekms_key_id", "'ssekms_key_id' needs use_server_side_encryption aws:kms"));
+        }
+        Ok(S3Writer {
+            params,
+            client: OnceCell::new(),
+            bucket,
+            force_path_style,
+            path: conf.str_or("path", ""),
+            key_format,
+            time_slice_format: conf.str_or("time_slice_format", "%Y%m%d%H"),
+            utc: conf.bool_or("utc", false)?,
+            store_as,
+            check_object,
+            overwrite: conf.bool_or("overwrite", false)?,
+            check_bucket: conf.bool_or("check_bucket", true)?,
+            auto_create_bucket: conf.bool_or("auto_create_bucket", true)?,
+            bucket_ready: AtomicBool::new(false),
+            sse: sse.as_deref().map(ServerSideEncryption::from),
+            ssekms_key_id,
+            storage_class: StorageClass::from(conf.str_or("storage_class", "STANDARD").as_str()),
+            acl: conf.opt_str("acl").filter(|s| !s.is_empty()).as_deref().map(ObjectCannedAcl::from),
+            hex_random_length: hex_random_length as usize,
+            index_width,
+            hostname,
+            formatter: ctx.registry.formatter_of(conf, "out_file", ctx)?,
+            inject: Inject::from_conf(
+                conf,
+                ctx,
+                InjectDefaults { time_type: "float", time_format: Some("%Y-%m-%dT%H:%M:%S%z") },
+            )?,
+            multipart_threshold: multipart_threshold.max(5 * MIB) as usize,
+            multipart_chunk_size: multipart_chunk_size as usize,
+            stats: Arc::new(WriterStats::default()),
+        })
     }
-    let multipart_chunk_size = conf.size_or("multipart_chunk_size", 8 * MIB)?;
-    if multipart_chunk_size < 5 * MIB {
-        return Err(conf.error_at(
-            "multipart_chunk_size",
-            "'multipart_chunk_size' must be at least 5m (the S3 minimum part size)",
-        ));
-    }
-    let multipart_threshold = conf.size_or("multipart_threshold", 16 * MIB)?;
-    let hostname = if ctx.system.hostname.is_empty() {
-        gethostname::gethostname().to_string_lossy().into_owned()
-    } else {
-        ctx.system.hostname.clone()
-    };
-    let sse = conf.opt_str("use_server_side_encryption").filter(|s| !s.is_empty());
-    let ssekms_key_id = conf.opt_str("ssekms_key_id").filter(|s| !s.is_empty());
-    if ssekms_key_id.is_some() && sse.as_deref().is_some_and(|s| s != "aws:kms") {
-        return Err(conf.error_at("ssekms_key_id", "'ssekms_key_id' needs use_server_side_encryption aws:kms"));
-    }
-    Ok(Arc::new(S3Writer {
-        params,
-        client: OnceCell::new(),
-        bucket,
-        force_path_style,
-        path: conf.str_or("path", ""),
-        key_format,
-        time_slice_format: conf.str_or("time_slice_format", "%Y%m%d%H"),
-        utc: conf.bool_or("utc", false)?,
-        store_as,
-        check_object,
-        overwrite: conf.bool_or("overwrite", false)?,
-        check_bucket: conf.bool_or("check_bucket", true)?,
-        auto_create_bucket: conf.bool_or("auto_create_bucket", true)?,
-        bucket_ready: AtomicBool::new(false),
-        sse,
-        ssekms_key_id,
-        storage_class: conf.str_or("storage_class", "STANDARD"),
-        acl: conf.opt_str("acl").filter(|s| !s.is_empty()),
-        hex_random_length: hex_random_length as usize,
-        index_width,
-        hostname,
-        formatter: ctx.registry.formatter_of(conf, "out_file", ctx)?,
-        inject: Inject::from_conf(
-            conf,
-            ctx,
-            InjectDefaults { time_type: "float", time_format: Some("%Y-%m-%dT%H:%M:%S%z") },
-        )?,
-        multipart_threshold: multipart_threshold.max(5 * MIB) as usize,
-        multipart_chunk_size: multipart_chunk_size as usize,
-        stats: Arc::new(WriterStats::default()),
-    }))
 }
 
 /// `%d` -> (false, 0), `%05d` -> (true, 5).
@@ -172,6 +192,20 @@ fn format_index(i: u64, w: (bool, usize)) -> String {
 pub fn expand_placeholders(template: &str, meta: &ChunkMetadata, utc: bool) -> String {
     let zone = if utc { Zone::Utc } else { Zone::Local };
     placeholders::expand_in(template, meta, &zone, None)
+}
+
+/// The bucket, key and object options every upload sets, on a PutObject or CreateMultipartUpload request
+/// (their builders share these setters but no trait).
+macro_rules! with_object_options {
+    ($w:expr, $req:expr, $key:expr) => {
+        $req.bucket(&$w.bucket)
+            .key($key)
+            .content_type($w.store_as.content_type())
+            .storage_class($w.storage_class.clone())
+            .set_server_side_encryption($w.sse.clone())
+            .set_ssekms_key_id($w.ssekms_key_id.clone())
+            .set_acl($w.acl.clone())
+    };
 }
 
 impl S3Writer {
@@ -306,42 +340,13 @@ impl S3Writer {
         if body.len() > self.multipart_threshold {
             return self.put_multipart(client, key, body).await;
         }
-        let mut req = client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(self.store_as.content_type())
-            .storage_class(StorageClass::from(self.storage_class.as_str()))
-            .body(ByteStream::from(body));
-        if let Some(s) = &self.sse {
-            req = req.server_side_encryption(ServerSideEncryption::from(s.as_str()));
-        }
-        if let Some(k) = &self.ssekms_key_id {
-            req = req.ssekms_key_id(k);
-        }
-        if let Some(a) = &self.acl {
-            req = req.acl(ObjectCannedAcl::from(a.as_str()));
-        }
+        let req = with_object_options!(self, client.put_object(), key).body(ByteStream::from(body));
         self.stats.request();
         req.send().await.map(|_| ()).map_err(|e| sdk_write_error("PutObject", &e))
     }
 
     async fn put_multipart(&self, client: &aws_sdk_s3::Client, key: &str, body: Vec<u8>) -> Result<(), WriteError> {
-        let mut req = client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(self.store_as.content_type())
-            .storage_class(StorageClass::from(self.storage_class.as_str()));
-        if let Some(s) = &self.sse {
-            req = req.server_side_encryption(ServerSideEncryption::from(s.as_str()));
-        }
-        if let Some(k) = &self.ssekms_key_id {
-            req = req.ssekms_key_id(k);
-        }
-        if let Some(a) = &self.acl {
-            req = req.acl(ObjectCannedAcl::from(a.as_str()));
-        }
+        let req = with_object_options!(self, client.create_multipart_upload(), key);
         self.stats.request();
         let created = req.send().await.map_err(|e| sdk_write_error("CreateMultipartUpload", &e))?;
         let Some(upload_id) = created.upload_id().map(str::to_string) else {

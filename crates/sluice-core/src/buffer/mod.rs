@@ -17,7 +17,10 @@ pub use chunk_json::{EntryJson, JsonEntries};
 pub use config::{BufferConfig, BufferDefaults, ChunkKeys, FlushMode, OverflowAction, RetryType, Zone};
 pub use engine::{BufferedOutput, SHUTDOWN_FLUSH_LIMIT};
 
+use crate::config::{ConfigError, Element};
+use crate::plugin::{BuildCtx, Output};
 use async_trait::async_trait;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How writing a chunk failed. The engine decides what happens next from the variant.
@@ -57,4 +60,23 @@ pub trait ChunkWriter: Send + Sync + 'static {
 
     /// The destination's own metrics (called at scrape time; the sink adds `plugin_id` and `type`).
     fn report(&self, _sink: &mut dyn crate::metrics::MetricSink) {}
+}
+
+/// A buffered output plugin: its writer, built from the `<match>`'s own parameters, and the `<buffer>`
+/// defaults of the Fluentd plugin it mirrors. Registering it is one line:
+/// `reg.register_output("name", buffered::<MyWriter>)`.
+pub trait BufferedPlugin: ChunkWriter + Sized {
+    /// The `<buffer>` defaults where the original plugin changes Fluentd's.
+    fn buffer_defaults() -> BufferDefaults {
+        BufferDefaults::default()
+    }
+
+    /// Read the plugin's parameters (everything but `<buffer>` and `<secondary>`, which the engine reads).
+    fn from_conf(conf: &Element, ctx: &BuildCtx) -> Result<Self, ConfigError>;
+}
+
+/// The output builder of a [`BufferedPlugin`]: its writer on the [`BufferedOutput`] engine.
+pub fn buffered<W: BufferedPlugin>(conf: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
+    let writer = Arc::new(W::from_conf(conf, ctx)?);
+    BufferedOutput::build(conf, ctx, W::buffer_defaults(), writer)
 }

@@ -10,18 +10,17 @@ use auth::{Credentials, Metadata, TokenSource};
 use client::{GoogleCloudWriter, Limits, PlatformConfig, WriterConfig};
 use entry::{EntryOptions, SpecialKeys};
 use resource::{TagMatcher, DEFAULT_K8S_TAG_REGEXP};
-use sluice_core::buffer::{BufferDefaults, ChunkWriter};
+use sluice_core::buffer::{buffered, BufferDefaults, BufferedPlugin};
 use sluice_core::config::{ConfigError, Element};
-use sluice_core::plugin::{BuildCtx, Output, Registry};
+use sluice_core::plugin::{BuildCtx, Registry};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub const DEFAULT_LOGGING_API_URL: &str = "https://logging.googleapis.com";
 
 /// Register `google_cloud`.
 pub fn register(reg: &mut Registry) {
-    reg.register_output("google_cloud", build);
+    reg.register_output("google_cloud", buffered::<GoogleCloudWriter>);
 }
 
 /// Buffer defaults of the Cloud Logging agent's documented configuration: 512 KiB chunks flushed
@@ -35,9 +34,14 @@ pub fn buffer_defaults() -> BufferDefaults {
     }
 }
 
-fn build(conf: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    let writer: Arc<dyn ChunkWriter> = Arc::new(writer_from_conf(conf)?);
-    sluice_core::buffer::BufferedOutput::build(conf, ctx, buffer_defaults(), writer)
+impl BufferedPlugin for GoogleCloudWriter {
+    fn buffer_defaults() -> BufferDefaults {
+        buffer_defaults()
+    }
+
+    fn from_conf(conf: &Element, _ctx: &BuildCtx) -> Result<Self, ConfigError> {
+        writer_from_conf(conf)
+    }
 }
 
 fn opt_nonempty(conf: &Element, key: &str) -> Option<String> {

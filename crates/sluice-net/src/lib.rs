@@ -31,5 +31,5 @@ pub fn register(reg: &mut Registry) {
     reg.register_input("udp", in_udp::build);
     reg.register_input("syslog", in_syslog::build);
     reg.register_input("http", in_http::build);
-    reg.register_output("http", out_http::build);
+    reg.register_output("http", sluice_core::buffer::buffered::<out_http::HttpWriter>);
 }

@@ -11,11 +11,11 @@ use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use sluice_core::buffer::placeholders;
 use sluice_core::buffer::{
-    BufferDefaults, BufferedOutput, Chunk, ChunkKeys, ChunkMetadata, ChunkWriter, WriteError, Zone,
+    BufferDefaults, BufferedPlugin, Chunk, ChunkKeys, ChunkMetadata, ChunkWriter, WriteError, Zone,
 };
 use sluice_core::config::{compat, ConfigError, Element};
 use sluice_core::metrics::{Counter, MetricSink};
-use sluice_core::plugin::{BuildCtx, Formatter, Output};
+use sluice_core::plugin::{BuildCtx, Formatter};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -408,29 +408,34 @@ impl ChunkWriter for HttpWriter {
     }
 }
 
-pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    let compat_format = if s.section("format").is_none() { compat::format(s)? } else { None };
-    let formatter_type =
-        s.section("format").or(compat_format.as_ref()).and_then(|f| f.plugin_type()).unwrap_or("json").to_string();
-    let cfg = read_config(s, &formatter_type)?;
-    // An endpoint without placeholders is checked now, with its line, rather than at the first flush.
-    if !placeholders::has_placeholders(&cfg.endpoint) {
-        let url = reqwest::Url::parse(&cfg.endpoint)
-            .map_err(|e| s.error_at("endpoint", format!("'{}' is not a URL: {e}", cfg.endpoint)))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(s.error_at("endpoint", "endpoint must be an http:// or https:// URL"));
+impl BufferedPlugin for HttpWriter {
+    /// out_http's buffer has no chunk keys.
+    fn buffer_defaults() -> BufferDefaults {
+        BufferDefaults { chunk_keys: "", ..Default::default() }
+    }
+
+    fn from_conf(s: &Element, ctx: &BuildCtx) -> Result<Self, ConfigError> {
+        let compat_format = if s.section("format").is_none() { compat::format(s)? } else { None };
+        let formatter_type =
+            s.section("format").or(compat_format.as_ref()).and_then(|f| f.plugin_type()).unwrap_or("json").to_string();
+        let cfg = read_config(s, &formatter_type)?;
+        // An endpoint without placeholders is checked now, with its line, rather than at the first flush.
+        if !placeholders::has_placeholders(&cfg.endpoint) {
+            let url = reqwest::Url::parse(&cfg.endpoint)
+                .map_err(|e| s.error_at("endpoint", format!("'{}' is not a URL: {e}", cfg.endpoint)))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(s.error_at("endpoint", "endpoint must be an http:// or https:// URL"));
+            }
         }
+        let formatter = ctx.registry.formatter_of(s, "json", ctx)?;
+        let client = client(s, !ctx.dry_run)?;
+        let keys = ChunkKeys::from_section(s.section("buffer"), &Self::buffer_defaults())?;
+        placeholders::check_keys(&cfg.endpoint, &keys, s, "endpoint")?;
+        for (_, v) in &cfg.headers_from_placeholders {
+            placeholders::check_keys(v, &keys, s, "headers_from_placeholders")?;
+        }
+        Ok(HttpWriter { cfg, client, formatter, dropped: Counter::default() })
     }
-    let formatter = ctx.registry.formatter_of(s, "json", ctx)?;
-    let client = client(s, !ctx.dry_run)?;
-    let defaults = BufferDefaults { chunk_keys: "", ..Default::default() };
-    let keys = ChunkKeys::from_section(s.section("buffer"), &defaults)?;
-    placeholders::check_keys(&cfg.endpoint, &keys, s, "endpoint")?;
-    for (_, v) in &cfg.headers_from_placeholders {
-        placeholders::check_keys(v, &keys, s, "headers_from_placeholders")?;
-    }
-    let writer = Arc::new(HttpWriter { cfg, client, formatter, dropped: Counter::default() });
-    BufferedOutput::build(s, ctx, defaults, writer)
 }
 
 #[cfg(test)]

@@ -15,15 +15,14 @@ pub mod writer;
 pub use config::SlackConfig;
 pub use writer::{SlackMetrics, SlackWriter};
 
-use sluice_core::buffer::{BufferDefaults, BufferedOutput};
+use sluice_core::buffer::{buffered, BufferDefaults};
 use sluice_core::config::{ConfigError, Element};
-use sluice_core::plugin::{BuildCtx, Output, Registry};
-use std::sync::Arc;
+use sluice_core::plugin::{BuildCtx, Registry};
 use std::time::Duration;
 
 /// Register `@type slack`.
 pub fn register(reg: &mut Registry) {
-    reg.register_output("slack", build);
+    reg.register_output("slack", buffered::<SlackWriter>);
 }
 
 /// fluent-plugin-slack flushes every second by default.
@@ -37,7 +36,12 @@ pub fn build_writer(conf: &Element) -> Result<SlackWriter, ConfigError> {
     SlackWriter::new(cfg).map_err(|e| conf.error(e.to_string()))
 }
 
-fn build(conf: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Output>, ConfigError> {
-    let writer = build_writer(conf)?;
-    BufferedOutput::build(conf, ctx, buffer_defaults(), Arc::new(writer))
+impl sluice_core::buffer::BufferedPlugin for SlackWriter {
+    fn buffer_defaults() -> BufferDefaults {
+        buffer_defaults()
+    }
+
+    fn from_conf(conf: &Element, _ctx: &BuildCtx) -> Result<Self, ConfigError> {
+        build_writer(conf)
+    }
 }

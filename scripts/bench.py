@@ -13,6 +13,11 @@ the workload to its end, flushes every buffer and exits 0. CPU time (user+sys) a
 rusage of that one process. Case 8 (idle) reads VmRSS after 5 s and then stops sluice with SIGTERM.
 On a shared machine, compare CPU-seconds per million events: wall time depends on what else is running.
 
+--monitoring adds Prometheus monitoring to every case (the `prometheus` endpoint on a free port with
+`prometheus_monitor`, `prometheus_output_monitor` and `prometheus_tail_monitor`) and scrapes /metrics every
+0.25 s during each run (a Prometheus server scrapes every 15-60 s): compare with a run without it to see what
+metrics cost.
+
 Cases 9-12 end in a cloud output (kinesis_streams, mask + kinesis_streams, kinesis_firehose, s3 gzip). For
 each run the harness starts bench/endpoint.py, a local HTTPS stand-in for the service with a certificate
 authority made for the run (passed to sluice as SSL_CERT_FILE, so certificates are verified as in
@@ -20,7 +25,7 @@ production); it answers like the real API and counts every record by its id, and
 of the --lines records arrived exactly once. CPU time and RSS are sluice's alone; the endpoint's CPU time is
 reported beside them (it is Python, and may be what limits the wall time).
 """
-import argparse, datetime, json, os, platform, resource, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, datetime, json, os, platform, resource, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GEN = os.path.join(ROOT, '..', 'shared', 'bench', 'gen_logs.py')
@@ -53,6 +58,63 @@ TARGETS = {
     # Issue 19: CPU-s per 1M records, and peak RSS <= 64 MB with no buffer tuning.
     9: (2.0, 64), 10: (2.6, 64), 11: (2.5, 64), 12: (2.5, 64),
 }
+
+MONITORING = '''
+<source>
+  @type prometheus
+  bind 127.0.0.1
+  port {port}
+</source>
+<source>
+  @type prometheus_monitor
+</source>
+<source>
+  @type prometheus_output_monitor
+</source>
+<source>
+  @type prometheus_tail_monitor
+</source>
+'''
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def with_monitoring(conf, tmp):
+    """A copy of `conf` with Prometheus monitoring, and the metrics URL."""
+    port = free_port()
+    out = os.path.join(tmp, 'monitored.conf')
+    with open(conf) as f, open(out, 'w') as o:
+        o.write(f.read() + MONITORING.format(port=port))
+    return out, f'http://127.0.0.1:{port}/metrics'
+
+
+class Scraper:
+    """GET the metrics URL every 0.25 s until stopped (far more often than Prometheus would); counts the
+    scrapes that answered."""
+
+    def __init__(self, url):
+        self.url, self.ok, self.stop = url, 0, threading.Event()
+        self.t = threading.Thread(target=self.loop, daemon=True)
+        self.t.start()
+
+    def loop(self):
+        while not self.stop.wait(0.25):
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:
+                    r.read()
+                    self.ok += 1
+            except OSError:
+                pass
+
+    def finish(self):
+        self.stop.set()
+        self.t.join()
+        return self.ok
+
 
 RUN_TIMEOUT = 600  # seconds: a case that does not finish by then is killed and reported as failed
 
@@ -265,6 +327,8 @@ def main():
     ap.add_argument('--cases', default=','.join(str(c) for c in CASES))
     ap.add_argument('--json', default=os.path.join(ROOT, 'bench', 'results', 'latest.json'))
     ap.add_argument('--no-build', action='store_true')
+    ap.add_argument('--monitoring', action='store_true',
+                    help='add Prometheus monitoring to each case and scrape it every 0.25 s')
     ap.add_argument('--verify', action='store_true',
                     help='also run each null-output case once with stdout and check the number of events out')
     a = ap.parse_args()
@@ -280,7 +344,7 @@ def main():
         'uncommitted_changes': bool(git('status', '--porcelain', '--untracked-files=no')),
         'command': ' '.join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
         'machine': machine(),
-        'lines': a.lines, 'runs': a.runs,
+        'lines': a.lines, 'runs': a.runs, 'monitoring': a.monitoring,
     }
     logdir = tempfile.mkdtemp(prefix='sluice-bench-logs-')
     rows = []
@@ -309,7 +373,7 @@ def main():
         path = os.path.join(a.data, workload)
         size = os.path.getsize(path)
         events = a.lines
-        walls, cpus, rsss, codes, outs, arrived, ep_cpus = [], [], [], [], [], [], []
+        walls, cpus, rsss, codes, outs, arrived, ep_cpus, scrapes = [], [], [], [], [], [], [], []
         for _ in range(a.runs):
             tmp = tempfile.mkdtemp(prefix='sluice-bench-')
             env = dict(os.environ, BENCH_DATA=a.data, BENCH_TMP=tmp)
@@ -317,7 +381,14 @@ def main():
             if ep:
                 env.update(ep.env)
             warm(path)
-            wall, cpu, rss, code = run_once(conf, env, log)
+            scraper = None
+            run_conf = conf
+            if a.monitoring:
+                run_conf, url = with_monitoring(conf, tmp)
+                scraper = Scraper(url)
+            wall, cpu, rss, code = run_once(run_conf, env, log)
+            if scraper:
+                scrapes.append(scraper.finish())
             if ep:
                 counts, ep_cpu = ep.finish()
                 arrived.append(counts)
@@ -338,6 +409,8 @@ def main():
             'peak_rss_mib': round(max(rsss) / 1024, 1),
             'exit_codes': codes, 'failed': any(c != 0 for c in codes),
         }
+        if scrapes:
+            row['scrapes'] = scrapes
         if a.verify and case != 7 and not row['failed']:
             got, want, vcode = verify(case, conf, path, a.data, events, log)
             row['verified_events_out'] = got
@@ -388,6 +461,8 @@ def main():
             print(f"{r['name']}: endpoint received {c.get('records')} records ({c.get('distinct')} distinct, "
                   f"{c.get('duplicates')} duplicates) in {c.get('requests')} requests; endpoint CPU-s per run "
                   f"{r['endpoint_cpu_s']}")
+        if r.get('scrapes'):
+            print(f"{r['name']}: /metrics answered {r['scrapes']} scrapes (per run)")
     for r in rows:
         if r.get('stderr_tail'):
             print(f"\n{r['name']} stderr (last lines):\n{r['stderr_tail']}")

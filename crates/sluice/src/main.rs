@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
+    heap::tune_allocator();
     let args = cli::Args::parse();
     let log = match logging::init(&args) {
         Ok(l) => l,

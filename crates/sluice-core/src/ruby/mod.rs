@@ -2,7 +2,7 @@
 //!
 //! * [`regexp`]: Ruby (Onigmo) regular expressions translated for Rust's regex engines.
 //! * [`text`]: Ruby's lenient `String#to_i`, `#to_f`, `#split` and `#scrub`.
-//! * [`print`]: values as Ruby prints them: `Float#to_s`, `to_s` and `inspect`.
+//! * [`print`](mod@print): values as Ruby prints them: `Float#to_s`, `to_s` and `inspect`.
 //! * A small, safe evaluator of the Ruby expressions real configurations use, for `"#{...}"` in
 //!   parameter values ([`eval_config_code`]) and `record_transformer`'s `enable_ruby` ([`Program`]):
 //!   `lexer` → `parser` (which refuses anything outside the subset, so that is a configuration

@@ -5,8 +5,7 @@
 //! Entries the direct path does not handle (ext values, non-string keys, duplicate keys, very wide maps)
 //! are decoded instead, so the caller formats them the ordinary way.
 use super::chunk::{Chunk, ChunkEvent};
-use crate::event::{decode_entry, write_json_str, MsgpackError};
-use crate::ruby::print::write_float;
+use crate::event::{decode_entry, write_json_float, write_json_str, MsgpackError};
 
 /// Maps wider than this are decoded (the duplicate-key check is quadratic).
 const MAX_DIRECT_KEYS: usize = 32;
@@ -108,8 +107,8 @@ impl<'a> Cur<'a> {
                 let b = self.take(n)?;
                 write_json_str(String::from_utf8_lossy(b).as_bytes(), out);
             }
-            0xca => float(f32::from_be_bytes(self.be()?) as f64, out),
-            0xcb => float(f64::from_be_bytes(self.be()?), out),
+            0xca => write_json_float(f32::from_be_bytes(self.be()?) as f64, out),
+            0xcb => write_json_float(f64::from_be_bytes(self.be()?), out),
             0xcc => int(self.u8()? as i64, out),
             0xcd => int(u16::from_be_bytes(self.be()?) as i64, out),
             0xce => int(u32::from_be_bytes(self.be()?) as i64, out),
@@ -202,14 +201,6 @@ fn int(i: i64, out: &mut Vec<u8>) {
         out.push(b'-');
     }
     uint(i.unsigned_abs(), out);
-}
-
-fn float(f: f64, out: &mut Vec<u8>) {
-    if f.is_finite() {
-        write_float(f, out);
-    } else {
-        out.extend_from_slice(b"null");
-    }
 }
 
 impl<'a> JsonEntries<'a> {

@@ -382,16 +382,9 @@ impl Scanner<'_> {
         let start = (self.pos, self.line);
         self.special = false;
         self.value_failed = false;
-        let key = match self.peek() {
-            Some(b'"') => {
-                self.pos += 1;
-                self.double_quoted()
-            }
-            Some(b'\'') => {
-                self.pos += 1;
-                self.single_quoted()
-            }
-            _ => Ok(self.take_while(|c| !c.is_ascii_whitespace()).to_string()),
+        let key = match self.quoted() {
+            Some(q) => q,
+            None => Ok(self.take_while(|c| !c.is_ascii_whitespace()).to_string()),
         };
         let key = match key {
             Ok(k) => k,

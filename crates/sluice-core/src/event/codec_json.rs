@@ -160,7 +160,7 @@ pub fn write_json(v: &Value, out: &mut Vec<u8>) {
             out.extend_from_slice(fmt_i64(*i, &mut b));
         }
         Value::UInt(u) => out.extend_from_slice(u.to_string().as_bytes()),
-        Value::Float(f) => write_float(*f, out),
+        Value::Float(f) => write_json_float(*f, out),
         Value::Str(s) => write_json_str(s.as_bytes(), out),
         Value::Bytes(b) => write_json_str(String::from_utf8_lossy(b).as_bytes(), out),
         Value::Array(a) => {
@@ -191,7 +191,8 @@ pub fn write_json_map(m: &Map, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-fn write_float(f: f64, out: &mut Vec<u8>) {
+/// A float as JSON: Ruby's digits, and `null` for NaN and infinities.
+pub(crate) fn write_json_float(f: f64, out: &mut Vec<u8>) {
     if !f.is_finite() {
         // JSON has no NaN/Infinity; Ruby's generator raises, we degrade to null rather than drop the record.
         out.extend_from_slice(b"null");

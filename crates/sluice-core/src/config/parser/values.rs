@@ -63,16 +63,22 @@ fn ruby_error(loc: &Location, message: String) -> ConfigError {
 }
 
 impl Scanner<'_> {
+    /// A quoted string at the cursor (`"..."` with escapes and `#{...}`, or `'...'`), if one starts there.
+    pub(super) fn quoted(&mut self) -> Option<Result<String, ConfigError>> {
+        let double = match self.peek() {
+            Some(b'"') => true,
+            Some(b'\'') => false,
+            _ => return None,
+        };
+        self.pos += 1;
+        Some(if double { self.double_quoted() } else { self.single_quoted() })
+    }
+
     pub(super) fn literal(&mut self) -> Result<String, ConfigError> {
+        if let Some(q) = self.quoted() {
+            return q;
+        }
         match self.peek() {
-            Some(b'"') => {
-                self.pos += 1;
-                self.double_quoted()
-            }
-            Some(b'\'') => {
-                self.pos += 1;
-                self.single_quoted()
-            }
             Some(b'[') => self.json(b'[', b']'),
             Some(b'{') => self.json(b'{', b'}'),
             _ => Ok(self.non_quoted()),

@@ -67,6 +67,18 @@ impl RateLimiter {
 }
 
 /// The machine's host name, as `#{Socket.gethostname}` and `${hostname}` give it.
+/// An error with its sources, `outer: inner: ...` (HTTP clients hide the useful part in the sources).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    text
+}
+
 pub fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }

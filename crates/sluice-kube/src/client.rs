@@ -53,13 +53,7 @@ fn transport(e: reqwest::Error) -> ApiError {
         "request failed"
     };
     let e = e.without_url();
-    let mut detail = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        src = s.source();
-    }
+    let detail = sluice_core::util::error_chain(&e);
     ApiError::Transport(format!("{kind}: {detail}"))
 }
 

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpSocket, UdpSocket};
+use tokio::net::UdpSocket;
 
 pub const DEFAULT_PORT: u16 = 24224;
 /// Without `chunk_size_limit`, a frame still may not grow past this (a hostile or broken client must not
@@ -139,10 +139,7 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Box<dyn Input>, ConfigError>
 impl Input for ForwardInput {
     async fn run(self: Box<Self>, emitter: Emitter, ctx: BuildCtx) -> Result<(), PluginError> {
         let addr = crate::net_util::bind_addr(&self.cfg.bind, self.cfg.port)?;
-        let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-        sock.set_reuseaddr(true)?;
-        sock.bind(addr)?;
-        let listener = sock.listen(self.cfg.backlog.unwrap_or(1024))?;
+        let listener = crate::net_util::tcp_listener(addr, self.cfg.backlog.unwrap_or(1024))?;
         let udp = UdpSocket::bind(addr).await?;
         tracing::info!(bind = %self.cfg.bind, port = self.cfg.port, "in_forward: listening");
         let hb = tokio::spawn(heartbeat_loop(udp, ctx.shutdown.clone()));

@@ -14,6 +14,14 @@ pub fn bind_addr(bind: &str, port: u16) -> std::io::Result<SocketAddr> {
         .ok_or_else(|| std::io::Error::other(format!("cannot resolve bind address {bind}")))
 }
 
+/// A TCP listener on `addr` with `SO_REUSEADDR` (so a restart can bind while old connections linger).
+pub fn tcp_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(backlog)
+}
+
 /// Reverse DNS for `ip` (blocking: call from a blocking thread). None when it has no name.
 pub fn reverse_lookup(ip: IpAddr) -> Option<String> {
     let sa: SocketAddr = (ip, 0).into();

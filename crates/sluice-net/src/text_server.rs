@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpSocket, UdpSocket};
+use tokio::net::UdpSocket;
 
 const READ_SIZE: usize = 64 * 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -356,10 +356,7 @@ pub async fn run_stream(
     sink: Sink,
 ) -> std::io::Result<()> {
     let addr = cfg.listen.addr()?;
-    let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    sock.set_reuseaddr(true)?;
-    sock.bind(addr)?;
-    let listener = sock.listen(1024)?;
+    let listener = crate::net_util::tcp_listener(addr, 1024)?;
     tracing::info!(bind = %cfg.listen.bind, port = cfg.listen.port, tls = acceptor.is_some(), "{}: listening (tcp)", sink.name);
     let mut conns = tokio::task::JoinSet::new();
     loop {

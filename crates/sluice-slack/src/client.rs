@@ -85,13 +85,7 @@ impl SlackClient {
             "request failed"
         };
         let e = e.without_url();
-        let mut detail = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            detail.push_str(": ");
-            detail.push_str(&s.to_string());
-            src = s.source();
-        }
+        let mut detail = sluice_core::util::error_chain(&e);
         if let Some(secret) = self.secret() {
             detail = secret.redact_in(&detail);
         }

@@ -24,7 +24,6 @@ use sluice_core::timefmt::TimeParser;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpSocket;
 
 pub const DEFAULT_PORT: u16 = 9880;
 const DEFAULT_BODY_SIZE_LIMIT: u64 = 32 * 1024 * 1024;
@@ -194,10 +193,8 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Box<dyn Input>, ConfigError>
 impl Input for HttpInput {
     async fn run(self: Box<Self>, emitter: Emitter, ctx: BuildCtx) -> Result<(), PluginError> {
         let addr = crate::net_util::bind_addr(&self.cfg.bind, self.cfg.port)?;
-        let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-        sock.set_reuseaddr(true)?;
-        sock.bind(addr).map_err(|e| PluginError::Other(format!("in_http: cannot listen on {addr}: {e}")))?;
-        let listener = sock.listen(self.cfg.backlog.unwrap_or(1024))?;
+        let listener = crate::net_util::tcp_listener(addr, self.cfg.backlog.unwrap_or(1024))
+            .map_err(|e| PluginError::Other(format!("in_http: cannot listen on {addr}: {e}")))?;
         tracing::info!(bind = %self.cfg.bind, port = self.cfg.port, "in_http: listening");
         let handler = Arc::new(Handler { cfg: self.cfg.clone(), stats: self.stats.clone(), emitter });
         let mut conns = tokio::task::JoinSet::new();

@@ -105,8 +105,6 @@ impl RecordData {
         self.plain_json
     }
 
-    /// The record's bytes from the JSON of its record (the direct path, when [`RecordData::plain_json`]):
-    /// the formatter's newline, then what `encode` does after formatting.
     /// Each entry of `chunk` as its record payload, in order: with `direct`, the record's JSON straight from
     /// the chunk (entries it cannot write directly are decoded and formatted), else decoded and formatted.
     /// `key_of` sees the decoded record, or None on the direct path. Returns the first corrupt entry (where
@@ -153,6 +151,8 @@ impl RecordData {
         }
     }
 
+    /// The record's bytes from the JSON of its record (the direct path, when [`RecordData::plain_json`]):
+    /// the formatter's newline, then what `encode` does after formatting.
     pub fn finish_json(&self, mut json: Vec<u8>) -> Result<Vec<u8>, String> {
         json.push(b'\n');
         self.finish(json)

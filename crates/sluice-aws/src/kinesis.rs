@@ -135,6 +135,12 @@ impl<A: KinesisApi> BufferedPlugin for KinesisWriter<A> {
 type Record<A> = Prepared<(Vec<u8>, <A as KinesisApi>::Key)>;
 
 impl<A: KinesisApi> KinesisWriter<A> {
+    /// Records are sent as their plain JSON and need no decoding for a key: read each record's JSON
+    /// straight from the chunk.
+    fn direct(&self) -> bool {
+        self.data.plain_json() && !self.api.key_needs_record()
+    }
+
     async fn client(&self) -> &A::Client {
         self.client.get_or_init(|| async { A::client(&self.params.sdk_config().await) }).await
     }
@@ -173,8 +179,7 @@ impl<A: KinesisApi> KinesisWriter<A> {
                 }
             }
         };
-        // The common case reads each record's JSON straight from the chunk.
-        let direct = self.data.plain_json() && !self.api.key_needs_record();
+        let direct = self.direct();
         if let Some(bad) = self.data.each_payload(chunk, direct, plugin, |r| self.api.key_of(r), accept) {
             rejected.push(bad);
         }
@@ -186,6 +191,11 @@ impl<A: KinesisApi> KinesisWriter<A> {
 impl<A: KinesisApi> ChunkWriter for KinesisWriter<A> {
     fn report(&self, sink: &mut dyn sluice_core::metrics::MetricSink) {
         self.stats.report(sink);
+    }
+
+    /// The common case sends each record's plain JSON: it is formatted once, when buffered.
+    fn records_as_json(&self) -> bool {
+        self.direct()
     }
 
     async fn write(&self, chunk: &Chunk) -> Result<(), WriteError> {

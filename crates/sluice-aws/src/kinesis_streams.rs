@@ -26,7 +26,7 @@ pub struct Streams {
 /// 32 random hex digits, as the plugin's `SecureRandom.hex(16)`, from the thread's generator (a v4 UUID asks
 /// the OS for its random bytes, once per record).
 fn random_partition_key() -> String {
-    format!("{:032x}", rand::random::<u128>())
+    sluice_core::util::hex16(&rand::random::<[u8; 16]>())
 }
 
 #[async_trait]

@@ -1,15 +1,17 @@
 //! `@type s3` (fluent-plugin-s3): one object per chunk, keyed by `s3_object_key_format`.
 use crate::client::{describe_sdk_error, AwsParams, ErrorClass};
-use crate::common::{compress, Compress};
 use crate::stats::WriterStats;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ObjectCannedAcl, ServerSideEncryption, StorageClass};
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use sluice_core::buffer::placeholders;
 use sluice_core::buffer::{BufferDefaults, BufferedPlugin, Chunk, ChunkMetadata, ChunkWriter, WriteError, Zone};
 use sluice_core::config::{ConfigError, Element};
 use sluice_core::inject::{Inject, InjectDefaults};
 use sluice_core::plugin::{BuildCtx, Formatter};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -256,8 +258,15 @@ impl S3Writer {
         expand_placeholders(&out, &chunk.metadata, self.utc)
     }
 
+    /// The object: the chunk's records formatted, gzip-compressed as they are formatted (the whole text is
+    /// never held beside the chunk and the compressed object).
     fn body(&self, chunk: &Chunk) -> Result<Vec<u8>, WriteError> {
-        let mut out = Vec::with_capacity(chunk.data.len());
+        /// Formatted text handed to the compressor at a time.
+        const STEP: usize = 64 * 1024;
+        let failed = |e: std::io::Error| WriteError::unrecoverable(format!("s3: compression failed: {e}"));
+        let mut gz = (self.store_as == StoreAs::Gzip)
+            .then(|| GzEncoder::new(Vec::with_capacity(chunk.data.len() / 4 + 64), Compression::default()));
+        let mut out = Vec::with_capacity(if gz.is_some() { STEP + 4096 } else { chunk.data.len() });
         for ev in chunk.events() {
             let ev = ev.map_err(|e| WriteError::unrecoverable(format!("s3: corrupt chunk: {e}")))?;
             let mut record = ev.record;
@@ -265,9 +274,18 @@ impl S3Writer {
                 inj.apply(&ev.tag, ev.time, &mut record);
             }
             self.formatter.format(&ev.tag, ev.time, &record, &mut out);
+            if let Some(gz) = gz.as_mut().filter(|_| out.len() >= STEP) {
+                gz.write_all(&out).map_err(failed)?;
+                out.clear();
+            }
         }
-        let c = if self.store_as == StoreAs::Gzip { Compress::Gzip } else { Compress::None };
-        compress(c, out).map_err(|e| WriteError::unrecoverable(format!("s3: compression failed: {e}")))
+        match gz {
+            Some(mut gz) => {
+                gz.write_all(&out).map_err(failed)?;
+                gz.finish().map_err(failed)
+            }
+            None => Ok(out),
+        }
     }
 
     async fn ensure_bucket(&self, client: &aws_sdk_s3::Client) -> Result<(), WriteError> {

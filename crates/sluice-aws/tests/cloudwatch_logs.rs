@@ -42,7 +42,7 @@ fn chunk_at(tag: &str, entries: &[(i64, Map)]) -> Chunk {
     Chunk {
         id: rand::random(),
         metadata: ChunkMetadata { tag: Some(tag.into()), timekey: None, variables: vec![] },
-        data,
+        data: data.into(),
         records: entries.len(),
     }
 }

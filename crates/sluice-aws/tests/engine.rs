@@ -59,3 +59,57 @@ async fn kinesis_through_engine_survives_20s_outage_and_disposes_oversize() {
     assert!(m.retries.get() >= 2);
     out.shutdown().await;
 }
+
+/// Records buffered as their JSON text come back as records where the destination refuses them: the
+/// oversize one reaches `<secondary>` with its fields and time, the rest reach the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_record_reaches_secondary_as_the_record_it_was() {
+    let moto = start_moto();
+    let c = aws_sdk_kinesis::Client::new(&sdk_config(&moto.url()).await);
+    c.create_stream().stream_name("sec").shard_count(1).send().await.expect("stream");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = match_conf(&format!(
+        "<match **>\n  @type kinesis_streams\n  stream_name sec\n  region us-east-1\n  endpoint {}\n  aws_key_id AKIDTEST\n  aws_sec_key SECRETTEST\n  max_record_size 1k\n  <buffer>\n    flush_interval 0.2s\n  </buffer>\n  <secondary>\n    @type secondary_file\n    directory {}\n    basename refused\n    append true\n  </secondary>\n</match>\n",
+        moto.url(),
+        dir.path().display()
+    ));
+    let ctx = ctx();
+    let out = ctx.registry.build_output(&conf, &ctx).expect("output");
+    out.start().await.expect("start");
+    let t = EventTime { sec: 1_764_050_400, nsec: 250_000_000 };
+    let big = "é".repeat(800);
+    let mut events = Vec::new();
+    for i in 0..3 {
+        let mut m = Map::new();
+        m.insert("id", Value::Int(i));
+        m.insert("f", Value::Float(0.5));
+        if i == 1 {
+            let mut nested = Map::new();
+            nested.insert("text", Value::Str(big.as_str().into()));
+            m.insert("nested", Value::Map(nested));
+        }
+        events.push(Event::new(t, m));
+    }
+    out.emit("app.sec", events).expect("emit");
+    let dump = dir.path().join("refused");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dump.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bytes = std::fs::read(&dump).expect("the refused record was dumped");
+    // One msgpack [time, record].
+    let (v, used) = sluice_core::event::read_value(&bytes).expect("msgpack");
+    assert_eq!(used, bytes.len(), "exactly one record dumped");
+    let Value::Array(items) = v else { panic!("not [time, record]: {v:?}") };
+    let Some(Value::Map(rec)) = items.get(1) else { panic!("no record: {items:?}") };
+    assert_eq!(rec.get("id"), Some(&Value::Int(1)));
+    assert_eq!(rec.get("f"), Some(&Value::Float(0.5)));
+    let Some(Value::Map(nested)) = rec.get("nested") else { panic!("nested map lost: {rec:?}") };
+    assert_eq!(nested.get("text"), Some(&Value::Str(big.as_str().into())));
+    let (time, _) = sluice_core::event::read_time(&bytes[1..]).expect("event time");
+    assert_eq!(time, t);
+    let got = stream_data(&c, "sec").await;
+    assert_eq!(got.len(), 2, "the other two records were delivered");
+    out.shutdown().await;
+}

@@ -66,7 +66,17 @@ impl RateLimiter {
     }
 }
 
-/// The machine's host name, as `#{Socket.gethostname}` and `${hostname}` give it.
+/// 16 bytes as 32 lowercase hex digits (chunk ids, Fluentd's `unique_id` and `SecureRandom.hex(16)`).
+pub fn hex16(bytes: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 0x0f) as usize] as char);
+    }
+    out
+}
+
 /// An error with its sources, `outer: inner: ...` (HTTP clients hide the useful part in the sources).
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -79,6 +89,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The machine's host name, as `#{Socket.gethostname}` and `${hostname}` give it.
 pub fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
@@ -86,6 +97,14 @@ pub fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex16_is_lowercase_and_zero_padded() {
+        let mut id = [0u8; 16];
+        id[0] = 0x0a;
+        id[15] = 0xff;
+        assert_eq!(hex16(&id), "0a0000000000000000000000000000ff");
+    }
 
     #[test]
     fn rate_limiter_counts_suppressed() {

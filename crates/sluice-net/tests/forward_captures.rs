@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use sluice_core::event::{read_value, write_entry, EventTime, Value};
+use sluice_core::event::{read_value, write_entry, write_entry_json, EventTime, Value};
 use sluice_net::out_forward::{chunk_option, packed_entries};
 use sluice_net::protocol::write_packed_forward;
 use sluice_net::security::{ClientSecurity, ServerSecurity};
@@ -22,6 +22,10 @@ fn objects(bytes: &[u8]) -> Vec<(Value, Vec<u8>)> {
 
 /// The feed as a sluice buffer chunk would hold it.
 fn chunk_data(tag: &str) -> Vec<u8> {
+    chunk_data_with(tag, write_entry)
+}
+
+fn chunk_data_with(tag: &str, write: fn(&str, EventTime, &sluice_core::event::Map, &mut Vec<u8>)) -> Vec<u8> {
     let feed = [
         (EventTime::new(1_700_000_000, 123_456_789), r#"{"msg":"hello","level":"INFO","n":1}"#),
         (
@@ -35,7 +39,7 @@ fn chunk_data(tag: &str) -> Vec<u8> {
     ];
     let mut data = Vec::new();
     for (t, j) in feed {
-        write_entry(tag, t, &rec(j), &mut data);
+        write(tag, t, &rec(j), &mut data);
     }
     data
 }
@@ -47,6 +51,11 @@ fn out_forward_frames_are_byte_identical_to_fluentd() {
         let mut frame = Vec::new();
         write_packed_forward(tag, &entries, n, false, None, &mut frame);
         assert_eq!(frame, capture(folder, "conn1.c2s.bin"), "{folder}");
+        // A chunk file left by an output that buffers records as JSON text is forwarded as maps.
+        let (entries, n) = packed_entries(&chunk_data_with(tag, write_entry_json), as_int).unwrap();
+        let mut frame = Vec::new();
+        write_packed_forward(tag, &entries, n, false, None, &mut frame);
+        assert_eq!(frame, capture(folder, "conn1.c2s.bin"), "{folder}, records buffered as JSON");
     }
     // With require_ack_response: the chunk id as Ruby's Base64.encode64 (taken from the capture).
     let want = capture("packed-ack", "conn1.c2s.bin");

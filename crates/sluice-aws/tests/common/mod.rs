@@ -244,7 +244,7 @@ pub fn chunk(tag: &str, timekey: Option<i64>, records: &[Map]) -> Chunk {
     Chunk {
         id,
         metadata: ChunkMetadata { tag: Some(tag.into()), timekey, variables: vec![] },
-        data,
+        data: data.into(),
         records: records.len(),
     }
 }

@@ -26,14 +26,15 @@ pub struct Chunk {
     /// 16 random bytes, stable across restarts (file buffers keep it in the file name).
     pub id: [u8; 16],
     pub metadata: ChunkMetadata,
-    pub data: Vec<u8>,
+    /// The entries, shared with the queue: a flush reads the queued body without copying it.
+    pub data: std::sync::Arc<Vec<u8>>,
     pub records: usize,
 }
 
 impl Chunk {
     /// The chunk id as 32 hex digits (Fluentd's `dump_unique_id_hex`).
     pub fn id_hex(&self) -> String {
-        self.id.iter().map(|b| format!("{b:02x}")).collect()
+        crate::util::hex16(&self.id)
     }
 
     /// Decode the entries in order; stops at the first corrupt entry with an error.
@@ -108,10 +109,10 @@ pub(super) fn entry_offsets(data: &[u8]) -> (Vec<(usize, usize)>, usize) {
 
 /// The entries of a queued chunk's body, uncompressed. Entries start with 0x93 (a msgpack array of 3): the
 /// gzip magic tells compressed bodies apart, also those written by an earlier run with a different `compress`.
-pub(super) fn stored_entries(raw: std::sync::Arc<Vec<u8>>) -> std::io::Result<Vec<u8>> {
+pub(super) fn stored_entries(raw: std::sync::Arc<Vec<u8>>) -> std::io::Result<std::sync::Arc<Vec<u8>>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
-        gunzip(&raw)
+        gunzip(&raw).map(std::sync::Arc::new)
     } else {
-        Ok(std::sync::Arc::try_unwrap(raw).unwrap_or_else(|a| (*a).clone()))
+        Ok(raw)
     }
 }

@@ -3,7 +3,8 @@
 //! (the flush of a json-formatted output is mostly that decode and its allocations).
 //!
 //! Entries the direct path does not handle (ext values, non-string keys, duplicate keys, very wide maps)
-//! are decoded instead, so the caller formats them the ordinary way.
+//! are decoded instead, so the caller formats them the ordinary way. Records buffered as JSON text
+//! (`write_entry_json`, for outputs that send JSON) are copied as they are.
 use super::chunk::{Chunk, ChunkEvent};
 use crate::event::{decode_entry, write_json_float, write_json_str, MsgpackError};
 
@@ -254,6 +255,15 @@ fn entry<'a>(c: &mut Cur<'a>, out: &mut Vec<u8>) -> Result<&'a str, Fail> {
             let n = c.len(m)?;
             c.map(n, out, 0)?
         }
+        // Already JSON (`write_entry_json`): copied as it is, once it is known to be text.
+        m @ 0xc4..=0xc6 => {
+            let n = c.len(m)?;
+            let json = c.take(n)?;
+            if !json.starts_with(b"{") || std::str::from_utf8(json).is_err() {
+                return Err(Fail::Unsupported);
+            }
+            out.extend_from_slice(json);
+        }
         _ => return Err(Fail::Unsupported),
     }
     Ok(tag)
@@ -263,11 +273,11 @@ fn entry<'a>(c: &mut Cur<'a>, out: &mut Vec<u8>) -> Result<&'a str, Fail> {
 mod tests {
     use super::*;
     use crate::buffer::ChunkMetadata;
-    use crate::event::{write_entry, write_json_map, EventTime, Map, Str, Value};
+    use crate::event::{write_entry, write_entry_json, write_json_map, EventTime, Map, Str, Value};
     use proptest::prelude::*;
 
     fn chunk(data: Vec<u8>, records: usize) -> Chunk {
-        Chunk { id: [0; 16], metadata: ChunkMetadata::default(), data, records }
+        Chunk { id: [0; 16], metadata: ChunkMetadata::default(), data: data.into(), records }
     }
 
     /// What the ordinary path writes for every entry: decode, then `write_json_map`.
@@ -336,6 +346,42 @@ mod tests {
             let c = chunk(data, records.len());
             prop_assert_eq!(direct(&c).0, via_values(&c));
         }
+
+        /// Records buffered as JSON text come out as the same bytes as records buffered as msgpack, and
+        /// the decoder reads them back as maps (for `<secondary>` and `@ERROR`).
+        #[test]
+        fn records_buffered_as_json_give_the_same_bytes(records in proptest::collection::vec(value(), 1..8)) {
+            let (mut as_msgpack, mut as_json) = (Vec::new(), Vec::new());
+            for (i, v) in records.iter().enumerate() {
+                let mut m = Map::new();
+                m.insert("v", v.clone());
+                m.insert("n", Value::Int(i as i64));
+                write_entry("tag.x", EventTime::new(1_700_000_000, 5), &m, &mut as_msgpack);
+                write_entry_json("tag.x", EventTime::new(1_700_000_000, 5), &m, &mut as_json);
+            }
+            let (a, b) = (chunk(as_msgpack, records.len()), chunk(as_json, records.len()));
+            let (out, decoded) = direct(&b);
+            prop_assert_eq!(decoded, 0);
+            prop_assert_eq!(&out, &direct(&a).0);
+            prop_assert_eq!(via_values(&b), out);
+            for e in b.events() {
+                let e = e.unwrap();
+                prop_assert_eq!((e.tag.as_str(), e.time), ("tag.x", EventTime::new(1_700_000_000, 5)));
+            }
+        }
+    }
+
+    #[test]
+    fn a_json_entry_that_is_not_text_is_left_to_the_decoder() {
+        let mut data = Vec::new();
+        // A bin record with invalid UTF-8: the direct path does not copy it, the decoder reports it.
+        data.extend_from_slice(&[0x93, 0xa1, b't', 0xd7, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+        data.extend_from_slice(&[0xc4, 3, b'{', 0xff, b'}']);
+        let c = chunk(data, 1);
+        let mut it = c.json_entries();
+        let mut o = Vec::new();
+        assert!(matches!(it.next_into(&mut o), Some(Err(_))));
+        assert!(o.is_empty());
     }
 
     #[test]

@@ -79,6 +79,8 @@ struct Inner {
     stop_seen: Arc<Mutex<Option<Instant>>>,
     stop_signal: crate::plugin::Shutdown,
     writer: Arc<dyn ChunkWriter>,
+    /// Entries hold each record's JSON text ([`ChunkWriter::records_as_json`]).
+    json_records: bool,
     /// `<secondary>` and `@ERROR`: where records go that the destination will not take.
     fallback: Fallback,
     metrics: Arc<OutputMetrics>,
@@ -156,6 +158,7 @@ impl BufferedOutput {
             spill,
             stop_seen: Arc::default(),
             stop_signal: ctx.shutdown.clone(),
+            json_records: writer.records_as_json(),
             writer,
             fallback,
             metrics,
@@ -457,7 +460,12 @@ impl Inner {
                     let (a, b) = offs[*i];
                     data.extend_from_slice(&chunk.data[a..b]);
                 }
-                let rest = Chunk { id: new_id(), metadata: chunk.metadata.clone(), data, records: again.len() };
+                let rest = Chunk {
+                    id: new_id(),
+                    metadata: chunk.metadata.clone(),
+                    data: Arc::new(data),
+                    records: again.len(),
+                };
                 self.replace(&job, &rest);
                 self.fail(&rest, &message, None, once);
                 false
@@ -485,16 +493,17 @@ impl Inner {
 
     /// Put `rest` (the entries of a partially failed chunk still to retry) in place of `job`'s chunk.
     fn replace(&self, job: &Job, rest: &Chunk) {
-        let stored = if self.cfg.compress_gzip { gzip(&rest.data) } else { rest.data.clone() };
+        let stored = if self.cfg.compress_gzip { Arc::new(gzip(&rest.data)) } else { rest.data.clone() };
+        let stored_len = stored.len() as u64;
         let body = match &self.layout {
             Some(l) => match l.write_queued(&rest.id, &rest.metadata, self.cfg.compress_gzip, &stored) {
                 Ok(p) => Body::File(p),
                 Err(e) => {
                     self.note_error(&format!("cannot write buffer chunk file: {e}"));
-                    Body::Mem(Arc::new(stored.clone()))
+                    Body::Mem(stored)
                 }
             },
-            None => Body::Mem(Arc::new(stored.clone())),
+            None => Body::Mem(stored),
         };
         let mut st = self.state.lock();
         if let Some(q) = st.queue.iter_mut().find(|q| q.id == job.id) {
@@ -504,10 +513,10 @@ impl Inner {
             let old = q.bytes;
             q.id = rest.id;
             q.records = rest.records;
-            q.bytes = stored.len() as u64;
+            q.bytes = stored_len;
             q.body = body;
             q.inflight = true;
-            st.total_bytes = st.total_bytes.saturating_sub(old) + stored.len() as u64;
+            st.total_bytes = st.total_bytes.saturating_sub(old) + stored_len;
         }
         drop(st);
         self.space.notify_all();

@@ -17,9 +17,7 @@ pub struct Layout {
     dir_permission: u32,
 }
 
-pub fn hex(id: &[u8; 16]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::util::hex16 as hex;
 
 fn unhex(s: &str) -> Option<[u8; 16]> {
     if s.len() != 32 {

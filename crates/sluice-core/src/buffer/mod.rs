@@ -60,6 +60,13 @@ pub trait ChunkWriter: Send + Sync + 'static {
 
     /// The destination's own metrics (called at scrape time; the sink adds `plugin_id` and `type`).
     fn report(&self, _sink: &mut dyn crate::metrics::MetricSink) {}
+
+    /// Buffer each record as its JSON text, formatted once when it is buffered (Fluentd's outputs store
+    /// formatted data in chunks), for a writer that sends each record's plain JSON and reads chunks only
+    /// through [`Chunk::json_entries`] and [`Chunk::events`] (which read such entries back as maps).
+    fn records_as_json(&self) -> bool {
+        false
+    }
 }
 
 /// A buffered output plugin: its writer, built from the `<match>`'s own parameters, and the `<buffer>`

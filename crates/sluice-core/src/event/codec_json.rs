@@ -316,6 +316,16 @@ mod tests {
         );
     }
 
+    /// Floats are read exactly, as Ruby's JSON parser reads them (serde_json's default parse can be a
+    /// unit in the last place off).
+    #[test]
+    fn floats_are_parsed_exactly() {
+        for text in ["1.1925158591721447e188", "0.1", "2.2250738585072014e-308", "9007199254740993.0", "1e23"] {
+            let m = parse_json_map(format!("{{\"f\":{text}}}").as_str()).unwrap();
+            assert_eq!(m.get("f"), Some(&Value::Float(text.parse::<f64>().unwrap())), "{text}");
+        }
+    }
+
     #[test]
     fn rejects_non_objects_and_garbage() {
         assert!(matches!(parse_json_map(b"[1]"), Err(JsonError::NotAnObject)));

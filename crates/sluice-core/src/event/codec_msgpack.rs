@@ -68,6 +68,21 @@ pub fn write_entry(tag: &str, t: EventTime, record: &Map, out: &mut Vec<u8>) {
     write_map(record, out);
 }
 
+/// A buffer entry whose record is stored as its JSON text (a msgpack bin): for outputs that send JSON,
+/// the record is formatted once, when it is buffered. [`decode_entry`] reads it back as a map.
+pub fn write_entry_json(tag: &str, t: EventTime, record: &Map, out: &mut Vec<u8>) {
+    out.push(0x93);
+    let _ = encode::write_str(out, tag);
+    write_event_time(t, out);
+    // bin32 with its length filled in once the text is written.
+    out.push(0xc6);
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    super::codec_json::write_json_map(record, out);
+    let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -244,6 +259,9 @@ pub fn decode_entry(buf: &[u8]) -> Result<(Str, EventTime, Map, usize), MsgpackE
     let t = r.time()?;
     let rec = match r.value(0)? {
         Value::Map(m) => m,
+        // Written by `write_entry_json`.
+        Value::Bytes(json) => super::codec_json::parse_json_map(json.as_slice())
+            .map_err(|e| MsgpackError::Invalid(format!("entry record is not a JSON object: {e}")))?,
         _ => return Err(MsgpackError::Invalid("entry record is not a map".into())),
     };
     Ok((tag, t, rec, r.pos))

@@ -115,7 +115,7 @@ pub fn chunk(events: &[(&str, J)]) -> Chunk {
     Chunk {
         id: [7; 16],
         metadata: ChunkMetadata { tag: events.first().map(|e| e.0.to_string()), ..Default::default() },
-        data,
+        data: data.into(),
         records: events.len(),
     }
 }

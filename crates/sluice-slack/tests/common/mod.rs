@@ -132,7 +132,7 @@ pub fn chunk(tag: &str, records: &[Map]) -> Chunk {
     Chunk {
         id,
         metadata: ChunkMetadata { tag: Some(tag.to_string()), ..Default::default() },
-        data,
+        data: data.into(),
         records: records.len(),
     }
 }

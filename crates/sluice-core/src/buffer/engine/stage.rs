@@ -5,7 +5,7 @@ use super::{Body, Inner, Queued, State};
 use crate::buffer::chunk::{gzip, new_id, ChunkMetadata};
 use crate::buffer::config::{FlushMode, OverflowAction};
 use crate::buffer::file_store::{self, Layout};
-use crate::event::{write_entry, Event, Events};
+use crate::event::{write_entry, write_entry_json, Event, Events};
 use crate::plugin::EmitError;
 use std::collections::HashMap;
 use std::fs::File;
@@ -14,6 +14,11 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The most a memory chunk reserves up front (at most 1 MiB of address space per staged chunk).
+const MAX_RESERVE: u64 = 1024 * 1024;
+/// Room for the entry that crosses the limit before the chunk rolls over.
+const RESERVE_SLACK: usize = 4096;
 
 /// A chunk being filled, not yet queued.
 pub(super) struct Staged {
@@ -258,7 +263,11 @@ impl Inner {
                 }
                 let ev = &evs[i];
                 let before = chunk.data.len();
-                write_entry(tag, ev.time, &ev.record, &mut chunk.data);
+                if self.json_records {
+                    write_entry_json(tag, ev.time, &ev.record, &mut chunk.data);
+                } else {
+                    write_entry(tag, ev.time, &ev.record, &mut chunk.data);
+                }
                 let size = (chunk.data.len() - before) as u64;
                 if size > limit {
                     chunk.data.truncate(before);
@@ -314,10 +323,18 @@ impl Inner {
                 }
             },
         };
+        // A memory chunk is filled to its limit: reserving it once saves growing (and copying) it by
+        // doublings. Capped, since a large reservation is only address space until it is written.
+        let data = match file {
+            None => Vec::with_capacity(
+                usize::try_from(self.cfg.chunk_limit_size.min(MAX_RESERVE)).unwrap_or(0).saturating_add(RESERVE_SLACK),
+            ),
+            Some(_) => Vec::new(),
+        };
         Ok(Staged {
             id,
             meta: meta.clone(),
-            data: Vec::new(),
+            data,
             bytes: 0,
             records: 0,
             pending_records: 0,
@@ -533,7 +550,7 @@ mod tests {
                 continue;
             }
             let data = std::fs::read(e.path()).unwrap();
-            let chunk = Chunk { id: [0; 16], metadata: ChunkMetadata::default(), data, records: 0 };
+            let chunk = Chunk { id: [0; 16], metadata: ChunkMetadata::default(), data: data.into(), records: 0 };
             for e in chunk.events() {
                 let e = e.unwrap_or_else(|err| panic!("{name}: {err} after {out:?}"));
                 out.push(e.record.get("n").and_then(Value::as_i64).unwrap());

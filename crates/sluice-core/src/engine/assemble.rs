@@ -202,6 +202,10 @@ pub fn assemble_checked(root: &Element, parsed: Diagnostics, registry: Arc<Regis
     for (el, a) in root.unused_attrs() {
         diag.warn(ConfigError::at(&a.loc, unused_message(&a.key, el)));
     }
+    // Nil ("#{use_nil}") given to parameters with a default, read by getters that cannot fail.
+    for e in root.nil_refusals() {
+        diag.error(e);
+    }
     pipelines.push(Pipeline::new(ROOT_LABEL, root_steps));
     if diag.has_errors() {
         return Assembled { engine: None, diagnostics: diag, log_levels: levels };

@@ -135,7 +135,8 @@ config:
             $tag: '**'
             $type: s3
 "#,
-        "<system>\n  log_level error\n  without_source\n</system>\n<source>\n  @type forward\n</source>\n\
+        // `without_source:` is nil in Ruby's YAML, and Fluentd keeps nil as the value (not `without_source`, "").
+        "<system>\n  log_level error\n  without_source \"#{use_nil}\"\n</system>\n<source>\n  @type forward\n</source>\n\
          <source>\n  @type tail\n  @label @SYSTEM\n</source>\n\
          <filter access.**>\n  @type record_transformer\n  <record>\n    foo bar\n  </record>\n</filter>\n\
          <match **>\n  @type elasticsearch\n</match>\n\
@@ -453,6 +454,10 @@ fn fluent_s_use_nil_and_use_default_as_in_fluentd_syntax() {
       b: !fluent/s "/x/#{use_nil}"
       c: !fluent/s "#{ENV['SLUICE_YAML_TEST_UNSET2'] || 'set'}"
       d: !fluent/s "#{use_default}#{use_nil}"
+      e:
+      f: ~
+      g: null
+      h: 'null'
 "##;
     let conf_text = r##"<match>
   @type stdout
@@ -460,6 +465,10 @@ fn fluent_s_use_nil_and_use_default_as_in_fluentd_syntax() {
   b "/x/#{use_nil}"
   c "#{ENV['SLUICE_YAML_TEST_UNSET2'] || 'set'}"
   d "#{use_default}#{use_nil}"
+  e "#{use_nil}"
+  f "#{use_nil}"
+  g "#{use_nil}"
+  h null
 </match>
 "##;
     assert_same(yaml_text, conf_text);
@@ -472,6 +481,12 @@ fn fluent_s_use_nil_and_use_default_as_in_fluentd_syntax() {
     let e = m.required_str("b").unwrap_err().to_string();
     assert!(e.starts_with("fluent.yaml:5: 'b' parameter is required but nil is specified"), "{e}");
     assert_eq!(m.str_or("a", "dflt"), "dflt");
+    // A YAML null is nil too (Ruby's YAML loader gives nil and Fluentd keeps it); a `$` key that is null
+    // is not written at all, as Fluentd writes one only when its value is not nil.
+    assert!(m.is_nil("e") && m.is_nil("f") && m.is_nil("g") && m.get("h") == Some("null"));
+    let root = yaml_tree("config:\n  - match:\n      $tag: ~\n      $type: ~\n      $id: null\n");
+    let m = &root.children[0];
+    assert!(m.arg.is_empty() && m.attrs.is_empty(), "{m:?}");
 }
 
 #[test]

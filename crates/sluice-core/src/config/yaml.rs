@@ -10,7 +10,7 @@
 //! because that text is what Fluentd's plugins see (`yes` → `true`, `0x10` → `16`, `0.00001` →
 //! `1.0e-05`). `!include`, `!fluent/s` and `!fluent/json` are Fluentd's tags.
 use super::parser::{self, Quoted};
-use super::{ConfigError, Element, Location};
+use super::{ConfigError, Element, Location, Special};
 use crate::ruby::print::float_to_s;
 use regex::Regex;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
@@ -412,7 +412,8 @@ fn section(
         errs.push(e);
     }
     for (key, at) in [("$type", "@type"), ("$label", "@label"), ("$id", "@id"), ("$log_level", "@log_level")] {
-        if let Some(e) = list.iter().find(|e| e.key == key) {
+        // Fluentd writes one only when its value is not nil (`$type: ~` is no `@type` at all).
+        if let Some(e) = list.iter().find(|e| e.key == key && !e.value.is_null()) {
             match value_text(&e.value) {
                 Ok(v) => el.set(at, v, e.loc.clone()),
                 Err(err) => failed(&mut el, errs, err),
@@ -485,6 +486,9 @@ fn member(el: &mut Element, e: Entry, errs: &mut Vec<ConfigError>) -> Result<(),
             Quoted::Text(v) => el.set(e.key, v, e.loc),
             Quoted::Special(s) => el.set_special(e.key, s, e.loc),
         },
+        // Ruby's YAML loader gives nil for `~`, `null` and nothing, and Fluentd keeps that nil as the
+        // parameter's value: the same as `"#{use_nil}"`.
+        _ if value.is_null() => el.set_special(e.key, Special::Nil, e.loc),
         _ => el.set(e.key, value_text(&value)?, e.loc),
     }
     Ok(())

@@ -135,8 +135,8 @@ impl Element {
     /// Fluentd's error for nil given to a parameter whose default is not nil (or that has none).
     pub fn nil_error(&self, key: &str) -> ConfigError {
         ConfigError::at(self.loc_of(key), format!("'{key}' parameter is required but nil is specified")).with_hint(
-            "give it a value, or remove the line to take its default (\"#{use_nil}\" suits only parameters whose \
-             default is nil)",
+            "give it a value, or remove the line to take its default (nil, written \"#{use_nil}\" or as an empty \
+             YAML value, suits only parameters whose default is nil)",
         )
     }
 

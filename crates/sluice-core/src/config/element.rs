@@ -111,9 +111,15 @@ impl Element {
         a.special.is_none().then_some(a)
     }
 
-    /// Whether the parameter is written with a value (nil or `use_default` count as not written).
+    /// Whether the parameter is written with a value (nil or `use_default` count as not written). A
+    /// special one is marked read: the plugin looked, and takes it as not written (there is nothing
+    /// more to read), so it gets no "not used" warning.
     pub fn has(&self, key: &str) -> bool {
-        self.attrs.iter().any(|a| a.key == key && a.special.is_none())
+        let Some(a) = self.attrs.iter().find(|a| a.key == key) else { return false };
+        if a.special.is_some() {
+            a.used.set(true);
+        }
+        a.special.is_none()
     }
 
     /// Whether the parameter is set to nil (`"#{use_nil}"`); marks it read.
@@ -444,6 +450,9 @@ mod tests {
         let _ = m.get("known");
         let unused: Vec<&str> = m.unused_attrs().iter().map(|(_, a)| a.key.as_str()).collect();
         assert_eq!(unused, ["flush_intervl", "retry_wiat"]);
+        // A plugin that only asks whether one is written has read it (`sample` vs `dummy`).
+        let m = section("  sample \"#{use_default}\"\n");
+        assert!(!m.has("sample") && m.unused_attrs().is_empty());
     }
 
     #[test]

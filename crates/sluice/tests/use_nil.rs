@@ -17,8 +17,10 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 /// The same configuration in Fluentd syntax and in YAML, with the lines where nil is refused:
-/// a required parameter, one with a default read by a typed getter, and one read as a plain string.
-fn refused_configs(out: &Path) -> [(&'static str, String, [u32; 4]); 2] {
+/// a required parameter, one with a default read by a typed getter, one read as a plain string, and
+/// one moved by the v0.12 compatibility conversion into the `<format>` it builds (in YAML written as
+/// an empty value, which is nil too).
+fn refused_configs(out: &Path) -> [(&'static str, String, [u32; 5]); 2] {
     let out = out.display();
     let conf = format!(
         r##"<source>
@@ -39,6 +41,12 @@ fn refused_configs(out: &Path) -> [(&'static str, String, [u32; 4]); 2] {
   path {out}/app
   path_suffix "#{{use_nil}}"
   flush_intervl "#{{use_nil}}"
+</match>
+<match other>
+  @type file
+  path {out}/other
+  format ltsv
+  delimiter "#{{use_nil}}"
 </match>
 "##
     );
@@ -61,16 +69,22 @@ fn refused_configs(out: &Path) -> [(&'static str, String, [u32; 4]); 2] {
       path: {out}/app
       path_suffix: !fluent/s "#{{use_nil}}"
       flush_intervl: !fluent/s "#{{use_nil}}"
+  - match:
+      $tag: other
+      $type: file
+      path: {out}/other
+      format: ltsv
+      delimiter:
 "##
     );
-    // tag, rate, path_suffix (errors) and flush_intervl (warning) lines.
-    [("fluent.conf", conf, [3, 8, 17, 18]), ("fluent.yaml", yaml, [4, 8, 17, 18])]
+    // tag, rate, path_suffix, delimiter (errors) and flush_intervl (warning) lines.
+    [("fluent.conf", conf, [3, 8, 17, 24, 18]), ("fluent.yaml", yaml, [4, 8, 17, 24, 18])]
 }
 
 #[test]
 fn dry_run_refuses_nil_where_fluentd_does_in_both_syntaxes() {
     let dir = tempfile::tempdir().expect("tmp");
-    for (name, text, [tag, rate, suffix, typo]) in refused_configs(&dir.path().join("out")) {
+    for (name, text, [tag, rate, suffix, delimiter, typo]) in refused_configs(&dir.path().join("out")) {
         let conf = write(dir.path(), name, &text);
         let out = sluice().arg("-c").arg(&conf).arg("--dry-run").env("SLUICE_LOG", "warn").output().expect("run");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -78,10 +92,10 @@ fn dry_run_refuses_nil_where_fluentd_does_in_both_syntaxes() {
         let at = |line: u32, key: &str| {
             format!("{}:{line}: '{key}' parameter is required but nil is specified", conf.display())
         };
-        for (line, key) in [(tag, "tag"), (rate, "rate"), (suffix, "path_suffix")] {
+        for (line, key) in [(tag, "tag"), (rate, "rate"), (suffix, "path_suffix"), (delimiter, "delimiter")] {
             assert!(err.contains(&at(line, key)), "{name}: no error for {key} at line {line}:\n{err}");
         }
-        assert!(err.contains("3 error(s)"), "{name}: renew_time_key (default nil) must be accepted:\n{err}");
+        assert!(err.contains("4 error(s)"), "{name}: renew_time_key (default nil) must be accepted:\n{err}");
         assert!(
             err.contains(&format!("{}:{typo}: parameter 'flush_intervl' in <match ok> is not used", conf.display())),
             "{name}: {err}"

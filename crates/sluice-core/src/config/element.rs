@@ -1,5 +1,5 @@
 use super::{types, ConfigError};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -34,8 +34,6 @@ pub struct Attr {
     pub loc: Location,
     /// Set when a plugin reads it, so parameters nobody read can be warned about as Fluentd does.
     pub used: Cell<bool>,
-    /// A nil read by a getter that cannot fail ([`Element::str_or`]): reported by [`Element::nil_refusals`].
-    refused: Cell<bool>,
 }
 
 impl PartialEq for Attr {
@@ -53,6 +51,22 @@ pub enum Special {
     Nil,
     /// `use_default`: the parameter takes its default, as if not written.
     Default,
+}
+
+thread_local! {
+    /// Nil parameters refused by [`Element::str_or`], for [`take_nil_refusals`]. Kept here rather than on
+    /// the parameter because plugins read copies of sections (and sections the compatibility
+    /// conversion builds) that are not in the tree.
+    static NIL_REFUSALS: RefCell<Vec<ConfigError>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Fluentd's error for each nil parameter that [`Element::str_or`] had to refuse on this thread since the
+/// last call, each once. The engine reports them with the plugins' own configuration errors.
+pub fn take_nil_refusals() -> Vec<ConfigError> {
+    let mut all = NIL_REFUSALS.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|e| seen.insert(e.to_string()));
+    all
 }
 
 /// A directive or section: `<name arg> attrs... children... </name>`. The top level is an element named
@@ -99,7 +113,7 @@ impl Element {
             a.special = special;
             a.loc = loc;
         } else {
-            self.attrs.push(Attr { key, value, special, loc, used: Cell::new(false), refused: Cell::new(false) });
+            self.attrs.push(Attr { key, value, special, loc, used: Cell::new(false) });
         }
     }
 
@@ -187,10 +201,11 @@ impl Element {
     }
 
     /// The value, or `default` when not written. Nil cannot take the default (Fluentd refuses it), and
-    /// this getter cannot fail: the refusal is kept for [`Element::nil_refusals`].
+    /// this getter cannot fail: the refusal is kept for [`take_nil_refusals`].
     pub fn str_or(&self, key: &str, default: &str) -> String {
-        if let Some(a) = self.nil_attr(key) {
-            a.refused.set(true);
+        if self.nil_attr(key).is_some() {
+            let e = self.nil_error(key);
+            NIL_REFUSALS.with(|r| r.borrow_mut().push(e));
         }
         self.get(key).unwrap_or(default).to_string()
     }
@@ -299,23 +314,6 @@ impl Element {
         out
     }
 
-    /// Fluentd's error for each nil parameter that a getter which cannot fail ([`Element::str_or`]) had
-    /// to refuse, in this section and the sections inside it.
-    pub fn nil_refusals(&self) -> Vec<ConfigError> {
-        let mut out = Vec::new();
-        self.collect_refusals(&mut out);
-        out
-    }
-
-    fn collect_refusals(&self, out: &mut Vec<ConfigError>) {
-        for a in self.attrs.iter().filter(|a| a.refused.get()) {
-            out.push(self.nil_error(&a.key));
-        }
-        for c in &self.children {
-            c.collect_refusals(out);
-        }
-    }
-
     /// Whether the front end reported an error in this section or any section inside it.
     pub fn has_parse_error(&self) -> bool {
         self.parse_failed || self.children.iter().any(Element::has_parse_error)
@@ -344,9 +342,8 @@ impl Element {
     /// Copy "parameter was read" marks from a clone (possibly with parameters added at the end) back here.
     pub fn mark_used_from(&self, clone: &Element) {
         for (a, b) in self.attrs.iter().zip(clone.attrs.iter()) {
-            if a.key == b.key {
-                a.used.set(a.used.get() || b.used.get());
-                a.refused.set(a.refused.get() || b.refused.get());
+            if b.used.get() && a.key == b.key {
+                a.used.set(true);
             }
         }
         for (a, b) in self.children.iter().zip(clone.children.iter()) {
@@ -414,21 +411,22 @@ mod tests {
         assert_eq!(m.hash("h").unwrap(), None);
         assert!(m.array_or_empty("l").unwrap().is_empty());
         assert!(m.get("r").is_none() && m.attr("r").is_none() && !m.has("r") && m.is_nil("r"));
-        assert!(m.unused_attrs().is_empty() && m.nil_refusals().is_empty());
+        assert!(m.unused_attrs().is_empty() && take_nil_refusals().is_empty());
     }
 
     #[test]
     fn a_getter_that_cannot_fail_leaves_its_refusal_for_later() {
+        let _ = take_nil_refusals();
         let m = section("  p \"#{use_nil}\"\n  q \"#{use_default}\"\n");
-        let copy = m.clone();
-        // The default is returned (the caller cannot be told), and the refusal is kept.
-        assert_eq!(copy.str_or("p", ".log"), ".log");
-        assert_eq!(copy.str_or("q", ".log"), ".log");
-        assert!(m.nil_refusals().is_empty());
-        m.mark_used_from(&copy);
-        let errs: Vec<String> = m.nil_refusals().iter().map(ToString::to_string).collect();
+        // The default is returned (the caller cannot be told), and the refusal is kept, once, also when
+        // it is a copy of the section that is read.
+        assert_eq!(m.str_or("p", ".log"), ".log");
+        assert_eq!(m.clone().str_or("p", ".log"), ".log");
+        assert_eq!(m.str_or("q", ".log"), ".log");
+        let errs: Vec<String> = take_nil_refusals().iter().map(ToString::to_string).collect();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(errs[0].starts_with("t.conf:2: 'p' parameter is required but nil is specified"), "{errs:?}");
+        assert!(take_nil_refusals().is_empty());
     }
 
     #[test]

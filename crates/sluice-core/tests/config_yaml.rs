@@ -15,7 +15,8 @@ fn write_shape(e: &Element, depth: usize, out: &mut String) {
     let pad = "  ".repeat(depth);
     out.push_str(&format!("{pad}<{} {:?}>\n", e.name, e.arg));
     for a in &e.attrs {
-        out.push_str(&format!("{pad}  {} = {:?}\n", a.key, a.value));
+        let value = a.special.map_or_else(|| format!("{:?}", a.value), |sp| format!("{sp:?}"));
+        out.push_str(&format!("{pad}  {} = {value}\n", a.key));
     }
     for c in &e.children {
         write_shape(c, depth + 1, out);
@@ -134,7 +135,8 @@ config:
             $tag: '**'
             $type: s3
 "#,
-        "<system>\n  log_level error\n  without_source\n</system>\n<source>\n  @type forward\n</source>\n\
+        // `without_source:` is nil in Ruby's YAML, and Fluentd keeps nil as the value (not `without_source`, "").
+        "<system>\n  log_level error\n  without_source \"#{use_nil}\"\n</system>\n<source>\n  @type forward\n</source>\n\
          <source>\n  @type tail\n  @label @SYSTEM\n</source>\n\
          <filter access.**>\n  @type record_transformer\n  <record>\n    foo bar\n  </record>\n</filter>\n\
          <match **>\n  @type elasticsearch\n</match>\n\
@@ -443,20 +445,48 @@ fn fluent_s_evaluates_env_and_escapes_like_a_double_quoted_string() {
 }
 
 #[test]
-fn fluent_s_use_nil_and_use_default_leave_the_parameter_unset() {
+fn fluent_s_use_nil_and_use_default_as_in_fluentd_syntax() {
     std::env::remove_var("SLUICE_YAML_TEST_UNSET2");
-    let root = yaml_tree(
-        r##"config:
+    let yaml_text = r##"config:
   - match:
       $type: stdout
       a: !fluent/s "#{ENV['SLUICE_YAML_TEST_UNSET2'] || use_default}"
       b: !fluent/s "/x/#{use_nil}"
       c: !fluent/s "#{ENV['SLUICE_YAML_TEST_UNSET2'] || 'set'}"
-"##,
-    );
+      d: !fluent/s "#{use_default}#{use_nil}"
+      e:
+      f: ~
+      g: null
+      h: 'null'
+"##;
+    let conf_text = r##"<match>
+  @type stdout
+  a "#{ENV['SLUICE_YAML_TEST_UNSET2'] || use_default}"
+  b "/x/#{use_nil}"
+  c "#{ENV['SLUICE_YAML_TEST_UNSET2'] || 'set'}"
+  d "#{use_default}#{use_nil}"
+  e "#{use_nil}"
+  f "#{use_nil}"
+  g "#{use_nil}"
+  h null
+</match>
+"##;
+    assert_same(yaml_text, conf_text);
+    let root = yaml_tree(yaml_text);
     let m = &root.children[0];
-    assert!(!m.has("a") && !m.has("b"), "{:?}", m.attrs);
+    // use_default: as if not written; use_nil: set, to nil (and nil wins over use_default).
+    assert!(!m.has("a") && !m.is_nil("a") && m.opt_str("a").is_none());
+    assert!(!m.has("b") && m.is_nil("b") && m.opt_str("b").is_none() && m.is_nil("d"));
     assert_eq!(m.get("c"), Some("set"));
+    let e = m.required_str("b").unwrap_err().to_string();
+    assert!(e.starts_with("fluent.yaml:5: 'b' parameter is required but nil is specified"), "{e}");
+    assert_eq!(m.str_or("a", "dflt"), "dflt");
+    // A YAML null is nil too (Ruby's YAML loader gives nil and Fluentd keeps it); a `$` key that is null
+    // is not written at all, as Fluentd writes one only when its value is not nil.
+    assert!(m.is_nil("e") && m.is_nil("f") && m.is_nil("g") && m.get("h") == Some("null"));
+    let root = yaml_tree("config:\n  - match:\n      $tag: ~\n      $type: ~\n      $id: null\n");
+    let m = &root.children[0];
+    assert!(m.arg.is_empty() && m.attrs.is_empty(), "{m:?}");
 }
 
 #[test]

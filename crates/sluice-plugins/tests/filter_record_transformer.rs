@@ -323,3 +323,18 @@ fn enable_ruby_runtime_errors_go_to_error_label() {
     );
     assert_eq!(err, vec![ev(record! {"other" => 1i64})]);
 }
+
+#[test]
+fn use_nil_sets_the_field_to_null_and_use_default_leaves_it_out() {
+    // Fluentd keeps nil as the field's value (its `parse_value` gives nil back); `use_default` is as
+    // if the line were not written. `renew_time_key` defaults to nil, so nil there is accepted.
+    for (id, ruby) in [("use-nil", "false"), ("use-nil-ruby", "true")] {
+        let body = format!(
+            "  enable_ruby {ruby}\n  renew_time_key \"#{{use_nil}}\"\n  <record>\n    message \"#{{use_nil}}\"\n    \
+             gone \"prefix-#{{use_nil}}\"\n    skipped \"#{{use_default}}\"\n    kept ${{tag}}\n  </record>"
+        );
+        let got = records(id, &body, "app", vec![record! {"message" => "hello", "n" => 1i64}]);
+        let want = record! {"message" => Value::Null, "n" => 1i64, "gone" => Value::Null, "kept" => "app"};
+        assert_eq!(got, vec![want], "enable_ruby {ruby}");
+    }
+}

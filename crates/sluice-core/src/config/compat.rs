@@ -5,7 +5,7 @@
 //! Each conversion happens only when the plugin has no such section and names at least one of the old
 //! parameters, exactly as in Fluentd. The old parameters count as read (no "not used" warning): Fluentd
 //! reads them while converting.
-use super::{ConfigError, Element, Location};
+use super::{ConfigError, Element, Location, Special};
 
 /// Old buffer parameter -> its name in `<buffer>`.
 const BUFFER_PARAMS: &[(&str, &str)] = &[
@@ -69,10 +69,20 @@ const FORMATTER_COPIED: &[&str] = &[
     "output_type",
 ];
 
+/// Copy a parameter into the new section; one set to nil (`"#{use_nil}"`) stays nil there, as Fluentd
+/// copies the value whatever it is, so the new section's parameter refuses or takes it.
 fn copy(conf: &Element, from: &str, to: &str, into: &mut Element) {
     if let Some(a) = conf.attr(from) {
         into.set(to, a.value.clone(), a.loc.clone());
+    } else if conf.is_nil(from) {
+        into.set_special(to, Special::Nil, conf.loc_of(from).clone());
     }
+}
+
+/// Whether the parameter is written, with a value or nil (Fluentd's `has_key?`). A nil one is marked
+/// read: when it is found, the conversion it triggers copies it.
+fn written(conf: &Element, key: &str) -> bool {
+    conf.has(key) || conf.is_nil(key)
 }
 
 fn bool_of(conf: &Element, key: &str) -> Result<Option<bool>, ConfigError> {
@@ -94,7 +104,7 @@ fn localtime_of(conf: &Element) -> Result<Option<(bool, Location)>, ConfigError>
 /// which makes `time` the chunk key with the slice the format names.
 pub fn buffer(conf: &Element) -> Result<Option<Element>, ConfigError> {
     if conf.section("buffer").is_some()
-        || !BUFFER_PARAMS.iter().map(|(k, _)| *k).chain(BUFFER_TRIGGERS.iter().copied()).any(|k| conf.has(k))
+        || !BUFFER_PARAMS.iter().map(|(k, _)| *k).chain(BUFFER_TRIGGERS.iter().copied()).any(|k| written(conf, k))
     {
         return Ok(None);
     }
@@ -107,6 +117,8 @@ pub fn buffer(conf: &Element) -> Result<Option<Element>, ConfigError> {
                 a.value.clone()
             };
             b.set(*new, v, a.loc.clone());
+        } else {
+            copy(conf, old, new, &mut b);
         }
     }
     if let Some(a) = conf.attr("time_slice_format") {
@@ -135,7 +147,7 @@ pub fn buffer(conf: &Element) -> Result<Option<Element>, ConfigError> {
 /// The `<parse>` Fluentd builds from v0.12 parser parameters on a plugin without a `<parse>` section.
 /// `format /RE/` is the regexp parser with that expression.
 pub fn parse(conf: &Element) -> Result<Option<Element>, ConfigError> {
-    if conf.section("parse").is_some() || !PARSER_COPIED.iter().chain(PARSER_TRANSLATED).any(|k| conf.has(k)) {
+    if conf.section("parse").is_some() || !PARSER_COPIED.iter().chain(PARSER_TRANSLATED).any(|k| written(conf, k)) {
         return Ok(None);
     }
     let mut p = Element::new("parse", "", conf.loc.clone());
@@ -211,7 +223,7 @@ pub fn copy_multiline_formats(conf: &Element, parse: &mut Element) {
 /// output without an `<inject>` section.
 pub fn inject(conf: &Element) -> Result<Option<Element>, ConfigError> {
     if conf.section("inject").is_some()
-        || !INJECT_COPIED.iter().chain(INJECT_TRANSLATED).chain(["time_as_epoch"].iter()).any(|k| conf.has(k))
+        || !INJECT_COPIED.iter().chain(INJECT_TRANSLATED).chain(["time_as_epoch"].iter()).any(|k| written(conf, k))
     {
         return Ok(None);
     }
@@ -245,7 +257,7 @@ pub fn inject(conf: &Element) -> Result<Option<Element>, ConfigError> {
 /// The `<format>` Fluentd builds from v0.12 formatter parameters on an output without a `<format>`
 /// section (`format json` becomes `@type json`).
 pub fn format(conf: &Element) -> Result<Option<Element>, ConfigError> {
-    if conf.section("format").is_some() || !FORMATTER_COPIED.iter().chain(["format"].iter()).any(|k| conf.has(k)) {
+    if conf.section("format").is_some() || !FORMATTER_COPIED.iter().chain(["format"].iter()).any(|k| written(conf, k)) {
         return Ok(None);
     }
     let mut f = Element::new("format", "", conf.loc.clone());
@@ -268,6 +280,18 @@ mod tests {
     fn match_of(body: &str) -> Element {
         let root = parse_str(&format!("<match **>\n  @type file\n{body}\n</match>\n"), Path::new("t.conf")).unwrap();
         root.children.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn a_nil_old_parameter_stays_nil_in_the_new_section() {
+        // Fluentd copies the value whatever it is, so the new section's parameter refuses nil.
+        let m = match_of("  buffer_chunk_limit \"#{use_nil}\"\n  timezone \"#{use_nil}\"");
+        let b = buffer(&m).unwrap().unwrap();
+        let e = b.size_or("chunk_limit_size", 8 << 20).unwrap_err().to_string();
+        assert!(e.starts_with("t.conf:3: 'chunk_limit_size' parameter is required but nil is specified"), "{e}");
+        let i = inject(&m).unwrap().unwrap();
+        assert!(i.is_nil("timezone") && i.get("timezone").is_none());
+        assert!(m.unused_attrs().iter().all(|(_, a)| a.key == "@type"), "{:?}", m.unused_attrs());
     }
 
     #[test]

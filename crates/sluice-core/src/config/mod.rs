@@ -10,7 +10,7 @@ pub mod parser;
 pub mod types;
 pub mod yaml;
 
-pub use element::{Attr, Element, Location};
+pub use element::{take_nil_refusals, Attr, Element, Location, Special};
 pub use error::{ConfigError, Diagnostics};
 pub use parser::{parse_str, Parsed};
 

@@ -5,8 +5,8 @@
 //! `#{...}`), or JSON arrays/hashes that may span lines; `@include` pulls other files (or a glob of
 //! them, relative to the including file) into the current section. Embedded Ruby (`"#{...}"`) is
 //! evaluated by the core's Ruby subset ([`crate::ruby`]); code outside it is an error naming the line
-//! and the missing construct, never silently kept as text. `use_nil` / `use_default` leave the whole
-//! parameter unset, so the plugin uses its default.
+//! and the missing construct, never silently kept as text. `use_nil` sets the whole parameter to nil
+//! and `use_default` to its default ([`Element::set_special`]).
 //!
 //! Unlike Fluentd, which stops at the first problem, the parser recovers and goes on, so `--dry-run`
 //! lists every error of the file at once: a bad value or line marks its section
@@ -14,12 +14,12 @@
 //! enclosing section closes the sections left open inside it; a stray end tag is skipped.
 mod values;
 
-use super::{ConfigError, Diagnostics, Element, Location};
+use super::{ConfigError, Diagnostics, Element, Location, Special};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-pub(crate) use values::eval_double_quoted;
 use values::section_arg;
 pub use values::take_unset_env_refs;
+pub(crate) use values::{eval_double_quoted, Quoted};
 
 /// Includes nested deeper than this are a loop.
 const MAX_INCLUDE_DEPTH: usize = 32;
@@ -106,7 +106,7 @@ struct Scanner<'a> {
     /// How many includes deep this file is.
     depth: usize,
     /// Set when a double-quoted value used Fluentd's `use_nil` / `use_default`.
-    special: bool,
+    special: Option<Special>,
     /// Set when the current value had an error that was reported (it is not stored).
     value_failed: bool,
     /// How many sections deep the scanner is (across includes).
@@ -126,7 +126,7 @@ impl<'a> Scanner<'a> {
             file,
             path,
             depth,
-            special: false,
+            special: None,
             value_failed: false,
             nest,
             open: Vec::new(),
@@ -380,7 +380,7 @@ impl Scanner<'_> {
     fn parameter(&mut self, elem: &mut Element) {
         let loc = self.loc();
         let start = (self.pos, self.line);
-        self.special = false;
+        self.special = None;
         self.value_failed = false;
         let key = match self.quoted() {
             Some(q) => q,
@@ -394,6 +394,9 @@ impl Scanner<'_> {
                 return;
             }
         };
+        if self.special.take().is_some() {
+            self.fail(ConfigError::at(&loc, "use_nil / use_default cannot stand in a parameter name"));
+        }
         self.skip_blanks();
         let value = match self.peek() {
             None | Some(b'\n' | b'#' | b'\r') => Ok(String::new()),
@@ -415,9 +418,10 @@ impl Scanner<'_> {
         if key == "@include" || key == "include" {
             return self.include(&value, elem, &loc);
         }
-        // `use_nil` / `use_default`: as if the parameter were not written.
-        if !std::mem::take(&mut self.special) {
-            elem.set(key, value, loc);
+        // A special value replaces an earlier line of the same parameter too: the last one written wins.
+        match self.special.take() {
+            None => elem.set(key, value, loc),
+            Some(special) => elem.set_special(key, special, loc),
         }
     }
 

@@ -9,7 +9,8 @@
 //! scalars are typed as Ruby's YAML 1.1 loader types them and written back as Ruby prints them,
 //! because that text is what Fluentd's plugins see (`yes` → `true`, `0x10` → `16`, `0.00001` →
 //! `1.0e-05`). `!include`, `!fluent/s` and `!fluent/json` are Fluentd's tags.
-use super::{parser, ConfigError, Element, Location};
+use super::parser::{self, Quoted};
+use super::{ConfigError, Element, Location, Special};
 use crate::ruby::print::float_to_s;
 use regex::Regex;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
@@ -411,7 +412,8 @@ fn section(
         errs.push(e);
     }
     for (key, at) in [("$type", "@type"), ("$label", "@label"), ("$id", "@id"), ("$log_level", "@log_level")] {
-        if let Some(e) = list.iter().find(|e| e.key == key) {
+        // Fluentd writes one only when its value is not nil (`$type: ~` is no `@type` at all).
+        if let Some(e) = list.iter().find(|e| e.key == key && !e.value.is_null()) {
             match value_text(&e.value) {
                 Ok(v) => el.set(at, v, e.loc.clone()),
                 Err(err) => failed(&mut el, errs, err),
@@ -479,12 +481,14 @@ fn member(el: &mut Element, e: Entry, errs: &mut Vec<ConfigError>) -> Result<(),
                 el.children.push(section(&e.key, &loc, item, Some("$arg"), errs)?);
             }
         }
-        // `use_nil` / `use_default` in a `!fluent/s` string: as if the parameter were not written.
-        Kind::Scalar { text, .. } if value.tag_is("!fluent/s") => {
-            if let Some(v) = parser::eval_double_quoted(text, &value.loc)? {
-                el.set(e.key, v, e.loc);
-            }
-        }
+        // `use_nil` / `use_default` in a `!fluent/s` string, as in Fluentd syntax.
+        Kind::Scalar { text, .. } if value.tag_is("!fluent/s") => match parser::eval_double_quoted(text, &value.loc)? {
+            Quoted::Text(v) => el.set(e.key, v, e.loc),
+            Quoted::Special(s) => el.set_special(e.key, s, e.loc),
+        },
+        // Ruby's YAML loader gives nil for `~`, `null` and nothing, and Fluentd keeps that nil as the
+        // parameter's value: the same as `"#{use_nil}"`.
+        _ if value.is_null() => el.set_special(e.key, Special::Nil, e.loc),
         _ => el.set(e.key, value_text(&value)?, e.loc),
     }
     Ok(())
@@ -506,8 +510,10 @@ fn arg_text(n: &Node, sep: &str) -> Result<String, ConfigError> {
 /// The text a parameter gets: what Fluentd's plugins would see for this YAML value.
 fn value_text(n: &Node) -> Result<String, ConfigError> {
     match (n.tag.as_deref(), &n.kind) {
-        (Some("!fluent/s"), Kind::Scalar { text, .. }) => parser::eval_double_quoted(text, &n.loc)?
-            .ok_or_else(|| n.err("use_nil / use_default can only be the value of a parameter")),
+        (Some("!fluent/s"), Kind::Scalar { text, .. }) => match parser::eval_double_quoted(text, &n.loc)? {
+            Quoted::Text(t) => Ok(t),
+            Quoted::Special(_) => Err(n.err("use_nil / use_default can only be the value of a parameter")),
+        },
         (Some("!fluent/s"), _) => {
             Err(n.err("!fluent/s applies to a string").with_hint("write `!fluent/s \"text with #{ENV['NAME']}\"`"))
         }

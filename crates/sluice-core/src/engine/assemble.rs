@@ -95,6 +95,8 @@ pub fn assemble_as(root: &Element, registry: Arc<Registry>, mode: Mode) -> Assem
 pub fn assemble_checked(root: &Element, parsed: Diagnostics, registry: Arc<Registry>, mode: Mode) -> Assembled {
     let dry_run = mode != Mode::Run;
     let check_dirs = mode == Mode::Check;
+    // Refusals left by reads outside an assembly (none are expected) belong to no plugin built here.
+    let _ = crate::config::take_nil_refusals();
     let mut diag = parsed;
     let mut levels = LogLevels::default();
     let handle = RouterHandle::new();
@@ -201,6 +203,10 @@ pub fn assemble_checked(root: &Element, parsed: Diagnostics, registry: Arc<Regis
     }
     for (el, a) in root.unused_attrs() {
         diag.warn(ConfigError::at(&a.loc, unused_message(&a.key, el)));
+    }
+    // Nil ("#{use_nil}") given to parameters with a default, read by getters that cannot fail.
+    for e in crate::config::take_nil_refusals() {
+        diag.error(e);
     }
     pipelines.push(Pipeline::new(ROOT_LABEL, root_steps));
     if diag.has_errors() {

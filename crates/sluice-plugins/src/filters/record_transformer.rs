@@ -8,7 +8,7 @@
 //! evaluates `${...}` as Ruby (sluice's subset): see `record_transformer_ruby`.
 use super::record_transformer_ruby as ruby;
 use sluice_core::accessor::Accessor;
-use sluice_core::config::{ConfigError, Element};
+use sluice_core::config::{ConfigError, Element, Special};
 use sluice_core::event::{Event, EventTime, Events, Map, Str, Value};
 use sluice_core::plugin::{BuildCtx, ErrorEvents, Filter};
 use sluice_core::timefmt::TimeFormatter;
@@ -88,7 +88,11 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError
             a.used.set(true);
             if enable_ruby {
                 let key = ruby::compile_key(&a.key, &a.loc)?;
-                let value = ruby::compile_value(&a.value, auto_typecast, &a.loc)?;
+                let value = match a.special {
+                    None => ruby::compile_value(&a.value, auto_typecast, &a.loc)?,
+                    Some(Special::Nil) => ruby::RTmpl::Other(Value::Null),
+                    Some(Special::Default) => continue,
+                };
                 match ruby_keys.iter().position(|k| *k == a.key) {
                     Some(i) => ruby_map[i] = (key, value),
                     None => {
@@ -99,7 +103,11 @@ pub fn build(s: &Element, ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigError
                 continue;
             }
             let key = compile_str(&a.key, &a.loc);
-            let value = compile_value(&a.value, &a.loc);
+            let value = match a.special {
+                None => compile_value(&a.value, &a.loc),
+                Some(Special::Nil) => Tmpl::Other(Value::Null),
+                Some(Special::Default) => continue,
+            };
             // A later <record> entry with the same key replaces the earlier one (a Ruby Hash).
             match map.iter_mut().find(|(k, _)| *k == key) {
                 Some(slot) => slot.1 = value,

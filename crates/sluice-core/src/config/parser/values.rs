@@ -2,14 +2,20 @@
 //! escapes and `"#{...}"`, JSON arrays and hashes that may span lines) and the embedded Ruby they hold,
 //! evaluated by the core's Ruby subset. YAML's `!fluent/s` strings come here too.
 use super::{Collect, Scanner};
-use crate::config::{ConfigError, Location};
+use crate::config::{ConfigError, Location, Special};
 use crate::ruby::RValue;
 use std::path::PathBuf;
 
+/// What a double-quoted string gives.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Quoted {
+    Text(String),
+    Special(Special),
+}
+
 /// The inside of a double-quoted string (escapes and `"#{...}"`), for front ends that get the text
 /// without its quotes (YAML's `!fluent/s`), so both syntaxes evaluate strings the same way.
-/// `None` when the string used `use_nil` / `use_default`: the parameter is left unset.
-pub(crate) fn eval_double_quoted(body: &str, loc: &Location) -> Result<Option<String>, ConfigError> {
+pub(crate) fn eval_double_quoted(body: &str, loc: &Location) -> Result<Quoted, ConfigError> {
     let text = format!("{body}\"");
     let mut out = Collect::default();
     let mut p = Scanner::new(&text, loc.file.clone(), PathBuf::from(&*loc.file), 0, 0, &mut out);
@@ -22,7 +28,10 @@ pub(crate) fn eval_double_quoted(body: &str, loc: &Location) -> Result<Option<St
     if !ended {
         return Err(ConfigError::at(loc, "a '\"' ends the string early").with_hint("escape it as \\\""));
     }
-    Ok((!special).then_some(value))
+    Ok(match special {
+        Some(s) => Quoted::Special(s),
+        None => Quoted::Text(value),
+    })
 }
 
 thread_local! {
@@ -49,8 +58,10 @@ fn eval_config_code(code: &str, loc: &Location) -> Result<RValue, ConfigError> {
 pub(super) fn section_arg(raw: &str, loc: &Location) -> Result<String, ConfigError> {
     let quoted = |q: char| raw.len() >= 2 && raw.starts_with(q) && raw.ends_with(q);
     if quoted('"') {
-        return eval_double_quoted(&raw[1..raw.len() - 1], loc)?
-            .ok_or_else(|| ConfigError::at(loc, "use_nil / use_default cannot stand in a section argument"));
+        return match eval_double_quoted(&raw[1..raw.len() - 1], loc)? {
+            Quoted::Text(t) => Ok(t),
+            Quoted::Special(_) => Err(ConfigError::at(loc, "use_nil / use_default cannot stand in a section argument")),
+        };
     }
     if quoted('\'') {
         return Ok(raw[1..raw.len() - 1].replace("\\'", "'").replace("\\\\", "\\"));
@@ -163,7 +174,11 @@ impl Scanner<'_> {
                     self.pos += 2;
                     let code = self.embedded_code(&loc)?;
                     match eval_config_code(&code, &loc) {
-                        Ok(RValue::UseNil | RValue::UseDefault) => self.special = true,
+                        Ok(RValue::UseNil) => self.special = Some(Special::Nil),
+                        // Both in one string: nil wins, as in Fluentd (which checks for nil first).
+                        Ok(RValue::UseDefault) => {
+                            self.special.get_or_insert(Special::Default);
+                        }
                         Ok(v) => v.write_to_s(&mut out),
                         Err(e) => self.fail(e),
                     }
@@ -319,6 +334,7 @@ impl Scanner<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{parse, v};
+    use crate::config::Special;
 
     #[test]
     fn hash_inside_value_is_kept_unless_after_space() {
@@ -388,11 +404,12 @@ mod tests {
         assert_eq!(v(m, "a"), "blk");
         assert_eq!(v(m, "b"), "unset");
         assert_eq!(v(m, "c"), "/var/log/EU-WEST-1");
-        // use_default / use_nil: the parameter is not set at all, so the plugin takes its default.
+        // use_default / use_nil replace the whole value: no value to read (see `Element` for the rest).
         assert!(!m.has("d") && !m.has("e"), "{:?}", m.attrs);
+        assert_eq!(m.attrs[3].special, Some(Special::Default));
+        assert_eq!(m.attrs[4].special, Some(Special::Nil));
         assert_eq!(v(m, "f"), "eu-west-1");
         assert_eq!(v(m, "g"), "EU");
-        assert!(m.unused_attrs().iter().all(|(_, a)| a.key != "d" && a.key != "e"));
     }
 
     #[test]

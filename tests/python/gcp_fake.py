@@ -20,6 +20,7 @@ Usage:
   gcp_fake.py genkey OUT.json --token-uri URL          an untrusted key (for the bad-signature test)
 """
 import argparse
+import ssl
 import base64
 import datetime
 import json
@@ -216,6 +217,7 @@ class State:
         self.lock = threading.Lock()
         self.key = key
         self.port = port
+        self.scheme = "http"
         self.project = project
         self.token_lifetime = 3600
         self.reject_payload_key = None
@@ -252,7 +254,7 @@ STATE = None
 
 
 def token_uri():
-    return f"http://127.0.0.1:{STATE.port}/token"
+    return f"{STATE.scheme}://127.0.0.1:{STATE.port}/token"
 
 
 def verify_jwt(assertion, audiences):
@@ -472,6 +474,7 @@ def main():
     s.add_argument("--genkey", required=True)
     s.add_argument("--project", default="key-project")
     s.add_argument("--email", default="sluice-test@key-project.iam.gserviceaccount.com")
+    s.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate")
     g = sub.add_parser("genkey")
     g.add_argument("out")
     g.add_argument("--token-uri", required=True)
@@ -484,8 +487,15 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     port = server.server_address[1]
-    key = make_key(a.genkey, f"http://127.0.0.1:{port}/token", a.project, a.email)
+    scheme = "http"
+    if a.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls[0], a.tls[1])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    key = make_key(a.genkey, f"{scheme}://127.0.0.1:{port}/token", a.project, a.email)
     STATE = State(key, port, a.project)
+    STATE.scheme = scheme
     print(f"PORT {port}", flush=True)
     try:
         server.serve_forever()

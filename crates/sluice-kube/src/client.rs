@@ -255,8 +255,10 @@ impl Client {
         let (conn, resp) = match reused {
             Some(mut c) => match self.send_on(&mut c, self.request(path, query)?).await {
                 Ok(r) => (c, r),
-                // The server may have closed it meanwhile; a GET can be sent again.
-                Err(_) => self.send_new(path, query).await?,
+                // The server closed it meanwhile: a GET can be sent again, on a new connection. (Not
+                // after a timeout: the server is slow, and a second wait would double the filter's.)
+                Err(_) if c.is_closed() => self.send_new(path, query).await?,
+                Err(e) => return Err(e),
             },
             None => self.send_new(path, query).await?,
         };

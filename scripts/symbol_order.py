@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Write crates/sluice/symbol-order.txt: the functions an idle sluice runs, in the order first run.
+"""Write crates/sluice/symbol-order.txt: the functions an idle sluice runs, shape by shape.
 
 crates/sluice/build.rs hands the file to lld (--symbol-ordering-file), which packs those functions at the
 start of .text, so an idle process maps a few hundred KiB of code instead of a 64 KiB run around each
 function (docs/BENCHMARKS.md, "Idle memory with kubernetes_metadata (issue 21)"). Write the file again
-after a toolchain or dependency update (names carry crate hashes): stale names are skipped, not errors.
+after a toolchain or dependency update (names carry crate hashes), and now and then as code changes (ThinLTO
+gives a changed crate's local functions new `.llvm.N` suffixes): stale names are skipped, not errors.
 
 Runs the release binary under valgrind's callgrind (apt-get install valgrind) for a few seconds in each
 idle shape: bench case 8 (one tail on an empty file into null), the same with kubernetes_metadata
@@ -94,7 +95,8 @@ def main():
         p.terminate()
         p.wait()
         names = [n for n in called(cg) if n in in_binary]
-        new = [n for n in dict.fromkeys(names) if n not in seen]
+        # Sorted within a shape: the order inside the packed run hardly matters, stable diffs do.
+        new = sorted(n for n in set(names) if n not in seen)
         seen.update(new)
         order.extend(new)
         print(f'{name}: {len(set(names))} functions, {len(new)} new', file=sys.stderr)

@@ -21,8 +21,10 @@ Control: one JSON command per line on stdin, one JSON answer per line on stdout:
   {"op": "gone"}                        send an ERROR WatchEvent with Status 410 on every pod watch and close it
   {"op": "watch_gone_once"}             answer the next pod watch request with HTTP 410 (Status)
   {"op": "config", "token": T, "delay": S}  expected token; seconds to sleep before answering a GET
-  {"op": "requests"}                    every request so far: [{"path", "auth"}]
+  {"op": "requests"}                    every request so far: [{"path", "auth", "client"}] (client: the
+                                        common name of the client certificate presented, or null)
   {"op": "watchers"}                    how many pod and namespace watch streams are open
+A client certificate is asked for but optional; DIR/client.crt and DIR/client.key are one the CA signed.
 Usage: kube_fake.py DIR   writes DIR/ca.crt and prints "PORT <n>" when ready
 """
 import datetime
@@ -171,7 +173,7 @@ class Handler(BaseHTTPRequestHandler):
         q = dict(urllib.parse.parse_qsl(url.query))
         auth = self.headers.get("Authorization")
         with LOCK:
-            STATE["requests"].append({"path": self.path, "auth": auth})
+            STATE["requests"].append({"path": self.path, "auth": auth, "client": client_name(self.connection)})
             token, delay = STATE["token"], STATE["delay"]
         if token is not None and auth != "Bearer " + token:
             return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
@@ -248,6 +250,38 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
+def client_name(conn):
+    """The common name of the verified client certificate, None without one."""
+    for rdn in (conn.getpeercert() or {}).get("subject", ()):
+        for k, v in rdn:
+            if k == "commonName":
+                return v
+    return None
+
+
+def signed(ca_key, ca_name, cn, sans, usage, now):
+    key = ec.generate_private_key(ec.SECP256R1())
+    b = (x509.CertificateBuilder()
+         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+         .issuer_name(ca_name).public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return b.sign(ca_key, hashes.SHA256()), key
+
+
+def write_pair(directory, name, cert, key):
+    with open(os.path.join(directory, name + ".crt"), "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(os.path.join(directory, name + ".key"), "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key")
+
+
 def make_cert(directory):
     """A cluster CA (written as DIR/ca.crt, as the service account's) and a server certificate it signed."""
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -261,28 +295,14 @@ def make_cert(directory):
                                        data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                        crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
           .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    crt = os.path.join(directory, "ca.crt")
-    server_crt = os.path.join(directory, "server.crt")
-    keyfile = os.path.join(directory, "server.key")
-    with open(crt, "wb") as f:
+    cert, key = signed(ca_key, ca_name, "kube-apiserver",
+                       [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
+                       x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, now)
+    with open(os.path.join(directory, "ca.crt"), "wb") as f:
         f.write(ca.public_bytes(serialization.Encoding.PEM))
-    with open(server_crt, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(keyfile, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    return server_crt, keyfile
+    client, client_key = signed(ca_key, ca_name, "sluice-node", None, x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH, now)
+    write_pair(directory, "client", client, client_key)
+    return write_pair(directory, "server", cert, key)
 
 
 def main():
@@ -292,6 +312,8 @@ def main():
     server.daemon_threads = True
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(crt, keyfile)
+    ctx.load_verify_locations(os.path.join(directory, "ca.crt"))
+    ctx.verify_mode = ssl.CERT_OPTIONAL
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print("PORT %d" % server.server_address[1], flush=True)

@@ -151,9 +151,9 @@ pub fn api_config(s: &Element) -> Result<Option<(ApiConfig, MetaOptions)>, Confi
             None => return Ok(None),
         },
     };
-    let parsed = reqwest::Url::parse(&url)
-        .map_err(|e| s.error_at("kubernetes_url", format!("'kubernetes_url' is not a URL: {e}")))?;
-    if !matches!(parsed.scheme(), "https" | "http") {
+    let parsed: hyper::Uri =
+        url.parse().map_err(|e| s.error_at("kubernetes_url", format!("'kubernetes_url' is not a URL: {e}")))?;
+    if !matches!(parsed.scheme_str(), Some("https" | "http")) || parsed.host().is_none_or(str::is_empty) {
         return Err(s.error_at("kubernetes_url", "'kubernetes_url' must be an https:// (or http://) URL"));
     }
     let mut base = url.trim_end_matches('/').to_string();

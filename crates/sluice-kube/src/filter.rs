@@ -3,6 +3,7 @@
 //! caches the worker fills. A pod the caches do not know is looked up with a GET, waiting at most
 //! `open_timeout + read_timeout` and only while the API answers; otherwise, or when the lookup fails, the
 //! record passes with the names alone and is counted.
+use crate::client::Client;
 use crate::meta::PodMeta;
 use crate::worker::{Shared, Worker};
 use sluice_core::event::{EventTime, Events, Map, Value};
@@ -19,6 +20,8 @@ const WARN_EVERY: Duration = Duration::from_secs(30);
 pub struct KubeFilter {
     names: Names,
     shared: Arc<Shared>,
+    /// Built (and its TLS files read) at configure time; the worker takes it when it starts.
+    client: Arc<Client>,
     worker: OnceLock<Option<Worker>>,
     started: Instant,
     last_warn: AtomicU64,
@@ -32,10 +35,11 @@ enum Found {
 }
 
 impl KubeFilter {
-    pub fn new(names: Names, shared: Shared) -> KubeFilter {
+    pub fn new(names: Names, shared: Shared, client: Client) -> KubeFilter {
         KubeFilter {
             names,
             shared: Arc::new(shared),
+            client: Arc::new(client),
             worker: OnceLock::new(),
             started: Instant::now(),
             last_warn: AtomicU64::new(0),
@@ -44,7 +48,7 @@ impl KubeFilter {
 
     fn worker(&self) -> Option<&Worker> {
         self.worker
-            .get_or_init(|| match Worker::start(self.shared.clone()) {
+            .get_or_init(|| match Worker::start(self.shared.clone(), self.client.clone()) {
                 Ok(w) => Some(w),
                 Err(e) => {
                     tracing::error!("{e}; records get the names from their source only");

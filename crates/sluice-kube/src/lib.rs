@@ -3,7 +3,7 @@
 //! of this node's pods and of the namespaces, an LRU cache and GETs for what the cache lacks.
 //!
 //! Without an API server (no `kubernetes_url` and no `KUBERNETES_SERVICE_HOST`), it is the tag-only
-//! filter of sluice-plugins. The client is a small one over reqwest (`client`) with serde types for only
+//! filter of sluice-plugins. The client is a small one over hyper and tokio-rustls (`client`) with serde types for only
 //! the fields used (`model`), rather than kube-rs and k8s-openapi, to keep build time and binary small.
 pub mod cache;
 pub mod client;
@@ -27,9 +27,9 @@ pub fn build(s: &Element, _ctx: &BuildCtx) -> Result<Arc<dyn Filter>, ConfigErro
     let names = Names::from_element(s)?;
     match config::api_config(s)? {
         Some((cfg, opts)) => {
-            // Check the TLS files now, so a broken ca_file or client key is a configuration error.
-            client::Client::new(&cfg).map_err(|e| s.error(e.to_string()))?;
-            Ok(Arc::new(filter::KubeFilter::new(names, worker::Shared::new(cfg, opts))))
+            // Read the TLS files now, so a broken ca_file or client key is a configuration error.
+            let client = client::Client::new(&cfg).map_err(|e| s.error(e.to_string()))?;
+            Ok(Arc::new(filter::KubeFilter::new(names, worker::Shared::new(cfg, opts), client)))
         }
         None => {
             tracing::debug!(

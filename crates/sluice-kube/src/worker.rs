@@ -3,7 +3,7 @@
 //! this node and the namespaces into the [`Store`], reconnecting with backoff and listing again after
 //! `410 Gone`, and answers the filter's lookups of pods it does not know with a GET.
 use crate::cache::{Absent, Store};
-use crate::client::{ApiError, Client};
+use crate::client::{encode, ApiError, Client};
 use crate::config::ApiConfig;
 use crate::meta::MetaOptions;
 use crate::model::{Namespace, Pod, Status, WatchEvent};
@@ -90,8 +90,7 @@ impl Drop for Worker {
 }
 
 impl Worker {
-    pub fn start(shared: Arc<Shared>) -> Result<Worker, String> {
-        let client = Arc::new(Client::new(&shared.cfg).map_err(|e| e.to_string())?);
+    pub fn start(shared: Arc<Shared>, client: Arc<Client>) -> Result<Worker, String> {
         let (tx, rx) = mpsc::unbounded_channel();
         let stop = Arc::new(Notify::new());
         let stop2 = stop.clone();
@@ -147,17 +146,7 @@ async fn run(shared: Arc<Shared>, client: Arc<Client>, mut rx: mpsc::UnboundedRe
 }
 
 fn pod_path(ns: &str, pod: &str) -> String {
-    format!("/namespaces/{}/pods/{}", segment(ns), segment(pod))
-}
-
-/// Names come from file names and records: keep them one path segment.
-fn segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    format!("/namespaces/{}/pods/{}", encode(ns), encode(pod))
 }
 
 async fn lookup(shared: Arc<Shared>, client: Arc<Client>, l: Lookup) {
@@ -189,7 +178,7 @@ async fn lookup(shared: Arc<Shared>, client: Arc<Client>, l: Lookup) {
         ns_meta = shared.store.lock().namespace(&l.ns, now());
         if ns_meta.is_none() {
             shared.stats.api_requests.inc();
-            match client.get::<Namespace>(&format!("/namespaces/{}", segment(&l.ns))).await {
+            match client.get::<Namespace>(&format!("/namespaces/{}", encode(&l.ns))).await {
                 Ok(Some(n)) => {
                     shared.ok();
                     let m = shared.opts.namespace(&n);

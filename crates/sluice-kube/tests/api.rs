@@ -436,6 +436,44 @@ fn names_from_the_record_are_looked_up() {
 }
 
 #[test]
+fn a_client_certificate_is_presented_when_configured() {
+    if !have_peer() {
+        return;
+    }
+    let mut fake = Fake::start();
+    fake.namespace(prod_ns(), None);
+    fake.pod(web_pod(json!({"app": "web"})), None);
+    let t = tag("web-7d9f8-abcde", "prod", "nginx", CID);
+    let dir = fake.dir.path().to_path_buf();
+    let e = engine("mtls", &conf(&fake, "  watch false\n"), &[("K8S_NODE_NAME", "node-1")]).expect("config");
+    emit(&e, "mtls", &t, vec![record! {"log" => "x"}]);
+    let extra = format!(
+        "  watch false\n  client_cert {}\n  client_key {}\n",
+        dir.join("client.crt").display(),
+        dir.join("client.key").display()
+    );
+    let e = engine("mtls", &conf(&fake, &extra), &[("K8S_NODE_NAME", "node-1")]).expect("config");
+    let got = emit(&e, "mtls", &t, vec![record! {"log" => "x"}]);
+    assert_eq!(
+        map(got[0].get("kubernetes").unwrap()).get("pod_id"),
+        Some(&Value::from("11111111-2222-3333-4444-555555555555"))
+    );
+    let names = fake.client_names();
+    assert!(!names.is_empty() && names.len() < 10, "{names:?}");
+    // The first engine had no certificate to show; the second showed the node's on every request.
+    let first = names.iter().take_while(|n| n.is_none()).count();
+    assert!(first >= 1, "{names:?}");
+    assert!(names[first..].iter().all(|n| n.as_deref() == Some("sluice-node")), "{names:?}");
+    // A key that does not load is a configuration error at the filter.
+    let bad = format!("  client_cert {}\n  client_key {}\n", dir.join("client.crt").display(), fake.ca().display());
+    let errs = match engine("mtls", &conf(&fake, &bad), &[]) {
+        Ok(_) => panic!("a certificate as client_key was accepted"),
+        Err(e) => e,
+    };
+    assert!(format!("{errs:?}").contains("client_key"), "{errs:?}");
+}
+
+#[test]
 fn unsupported_and_invalid_parameters_are_errors_with_their_line() {
     let cases = [
         ("  kubernetes_url https://127.0.0.1:1/api\n  de_dot_separator .\n", "de_dot_separator"),

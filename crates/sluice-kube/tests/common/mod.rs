@@ -115,6 +115,12 @@ impl Fake {
             .collect()
     }
 
+    /// Per request, the common name of the client certificate it came with.
+    pub fn client_names(&mut self) -> Vec<Option<String>> {
+        let a = self.cmd(json!({"op": "requests"}));
+        a["requests"].as_array().unwrap().iter().map(|r| r["client"].as_str().map(String::from)).collect()
+    }
+
     pub fn watchers(&mut self) -> (u64, u64) {
         let a = self.cmd(json!({"op": "watchers"}));
         (a["pods"].as_u64().unwrap(), a["namespaces"].as_u64().unwrap())

@@ -211,7 +211,7 @@ impl GoogleCloudWriter {
         Ok(p)
     }
 
-    async fn send(&self, body: &[u8]) -> Sent {
+    async fn send(&self, body: Vec<u8>) -> Sent {
         let token = match self.tokens.token().await {
             Ok(t) => t,
             Err(e) => return Sent::Retry { message: format!("authentication failed: {e}"), after: None },
@@ -222,7 +222,7 @@ impl GoogleCloudWriter {
             .post(&url)
             .bearer_auth(token)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
+            .body(body)
             .send()
             .await;
         let resp = match resp {
@@ -254,10 +254,10 @@ impl GoogleCloudWriter {
     }
 }
 
-/// One request's worth of entries: chunk indexes and serialized entries.
+/// One request's worth of entries: chunk indexes and the entries serialized, joined with commas.
 struct Batch {
     idx: Vec<usize>,
-    entries: Vec<J>,
+    entries: Vec<u8>,
     bytes: usize,
     split: Option<(String, Resource)>,
 }
@@ -304,6 +304,7 @@ impl ChunkWriter for GoogleCloudWriter {
         // Groups keyed by log name when split_logs_by_tag, one group otherwise; insertion order kept.
         let mut groups: Vec<(String, Vec<Batch>)> = Vec::new();
         let mut total = 0usize;
+        let mut scratch = Vec::with_capacity(1024);
 
         for (i, ev) in chunk.events().enumerate() {
             total = i + 1;
@@ -326,7 +327,13 @@ impl ChunkWriter for GoogleCloudWriter {
                     continue;
                 }
             };
-            let size = serde_json::to_vec(&built.json).map(|v| v.len()).unwrap_or(usize::MAX);
+            // Each entry is serialized once, into the request it goes in.
+            scratch.clear();
+            let size = match serde_json::to_writer(&mut scratch, &built.json) {
+                Ok(()) => scratch.len(),
+                Err(_) => usize::MAX,
+            };
+            drop(built.json);
             if size > limits.max_entry_bytes {
                 let reason = format!("entry larger than the {}-byte limit", limits.max_entry_bytes);
                 self.count_dropped(&reason, 1);
@@ -343,15 +350,18 @@ impl ChunkWriter for GoogleCloudWriter {
             };
             let batches = &mut groups[gi].1;
             let full = batches.last().is_none_or(|b| {
-                b.entries.len() >= limits.max_entries_per_request || b.bytes + size + 1 > limits.max_request_bytes
+                b.idx.len() >= limits.max_entries_per_request || b.bytes + size + 1 > limits.max_request_bytes
             });
             if full {
                 let split = self.cfg.split_logs_by_tag.then(|| (built.log_name.clone(), built.resource.clone()));
                 batches.push(Batch { idx: Vec::new(), entries: Vec::new(), bytes: 256, split });
             }
             if let Some(b) = batches.last_mut() {
+                if !b.idx.is_empty() {
+                    b.entries.push(b',');
+                }
                 b.idx.push(i);
-                b.entries.push(built.json);
+                b.entries.extend_from_slice(&scratch);
                 b.bytes += size + 1;
             }
         }
@@ -369,10 +379,10 @@ impl ChunkWriter for GoogleCloudWriter {
             }
             let n = batch.idx.len();
             let split = batch.split.as_ref().map(|(l, r)| (l.as_str(), r));
-            let body = request_body(batch.entries, self.cfg.partial_success, split);
-            let bytes = serde_json::to_vec(&body).unwrap_or_default();
+            let body = request_body(&batch.entries, self.cfg.partial_success, split);
+            drop(batch.entries);
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            match self.send(&bytes).await {
+            match self.send(body).await {
                 Sent::Ok => {
                     delivered += n;
                     self.stats.entries_delivered.fetch_add(n as u64, Ordering::Relaxed);

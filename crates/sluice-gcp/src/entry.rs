@@ -2,7 +2,7 @@
 use crate::resource::{resource_for, Platform, Resource, TagMatcher};
 use crate::severity::{parse_severity, SEVERITY_KEYS};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Map as JMap, Value as J};
+use serde_json::{Map as JMap, Value as J};
 use sluice_core::event::{parse_json_map, EventTime, Map, Value};
 use sluice_core::timefmt::TimeFormatter;
 use std::sync::LazyLock;
@@ -408,12 +408,23 @@ pub fn build_entry(
 }
 
 /// The body of one entries:write request.
-pub fn request_body(entries: Vec<J>, partial_success: bool, split: Option<(&str, &Resource)>) -> J {
-    let mut body = json!({ "entries": entries, "partialSuccess": partial_success });
-    if let (Some((log_name, resource)), J::Object(m)) = (split, &mut body) {
-        m.insert("logName".into(), J::String(log_name.to_string()));
-        m.insert("resource".into(), resource.to_json());
+/// The `entries:write` body around entries already serialized and joined with commas: the same JSON as
+/// `{"entries": [...], "partialSuccess": .., "logName": .., "resource": ..}` built as a value, without
+/// holding every entry of a chunk as a value tree.
+pub fn request_body(entries: &[u8], partial_success: bool, split: Option<(&str, &Resource)>) -> Vec<u8> {
+    let mut body = Vec::with_capacity(entries.len() + 256);
+    body.extend_from_slice(b"{\"entries\":[");
+    body.extend_from_slice(entries);
+    body.extend_from_slice(b"],\"partialSuccess\":");
+    body.extend_from_slice(if partial_success { b"true" } else { b"false" });
+    if let Some((log_name, resource)) = split {
+        body.extend_from_slice(b",\"logName\":");
+        sluice_core::event::write_json_str(log_name.as_bytes(), &mut body);
+        body.extend_from_slice(b",\"resource\":");
+        // Serializing a JSON value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut body, &resource.to_json());
     }
+    body.push(b'}');
     body
 }
 
@@ -421,6 +432,7 @@ pub fn request_body(entries: Vec<J>, partial_success: bool, split: Option<(&str,
 mod tests {
     use super::*;
     use crate::resource::DEFAULT_K8S_TAG_REGEXP;
+    use serde_json::json;
     use sluice_core::record;
 
     fn opts() -> EntryOptions {
@@ -438,6 +450,25 @@ mod tests {
 
     fn platform() -> Platform {
         Platform { project_id: "proj".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn request_body_is_the_json_of_the_request() {
+        let entries = [json!({"textPayload": "a"}), json!({"jsonPayload": {"k": [1, "é\"x"]}})];
+        let joined: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+        let resource = Resource { kind: "global", labels: [("project_id".to_string(), "p".to_string())].into() };
+        let body: J = serde_json::from_slice(&request_body(
+            joined.join(",").as_bytes(),
+            true,
+            Some(("projects/p/logs/x", &resource)),
+        ))
+        .unwrap();
+        assert_eq!(
+            body,
+            json!({"entries": entries, "partialSuccess": true, "logName": "projects/p/logs/x", "resource": resource.to_json()})
+        );
+        let body: J = serde_json::from_slice(&request_body(b"", false, None)).unwrap();
+        assert_eq!(body, json!({"entries": [], "partialSuccess": false}));
     }
 
     fn now() -> DateTime<Utc> {

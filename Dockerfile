@@ -3,7 +3,7 @@
 # libgcc; no shell, no package manager). Build from the repository root:
 #   docker build -t sluice:0.1.0 .
 # The base images are arguments so a mirror or a pinned digest can be used.
-ARG RUST_IMAGE=rust:1.85-bookworm
+ARG RUST_IMAGE=rust:1.95-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12
 
 FROM ${RUST_IMAGE} AS build

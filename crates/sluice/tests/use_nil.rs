@@ -2,9 +2,10 @@
 //! where Fluentd does ("'x' parameter is required but nil is specified", at the file and line), takes it
 //! where the parameter's default is nil, warns about a misspelt one; and a running pipeline writes the
 //! `<record>` field of record_transformer as null.
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 fn sluice() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -103,34 +104,12 @@ fn dry_run_refuses_nil_where_fluentd_does_in_both_syntaxes() {
     }
 }
 
-/// Run `text` until the file output has a line, then stop sluice; the first record written.
+/// Run `conf` until the file output has a line, then stop sluice; the first record written.
 fn first_record(conf: &Path, out_dir: &Path) -> serde_json::Value {
-    let mut child = sluice()
-        .arg("-c")
-        .arg(conf)
-        .env_remove("SLUICE_USE_NIL_T_UNSET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    let line = loop {
-        let found = std::fs::read_dir(out_dir).ok().and_then(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .find_map(|text| text.lines().next().map(str::to_string))
-        });
-        if found.is_some() || start.elapsed() > Duration::from_secs(10) || child.try_wait().expect("wait").is_some() {
-            break found;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().expect("output");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = line.unwrap_or_else(|| panic!("no output written under {}: {stderr}", out_dir.display()));
-    assert!(out.status.success(), "{stderr}");
+    let mut cmd = sluice();
+    cmd.arg("-c").arg(conf).env_remove("SLUICE_USE_NIL_T_UNSET");
+    let (line, out) = common::run_until_first_line(cmd, out_dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
 }
 

@@ -1,8 +1,9 @@
 //! `sluice -c fluent.yaml` as with Fluentd: the YAML format is chosen by the file's extension, checked
 //! by `--dry-run` with errors naming the YAML file and line, and run for real.
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 fn sluice() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -87,34 +88,10 @@ fn runs_a_yaml_config_from_sample_to_file() {
             out_dir.display()
         ),
     );
-    let mut child = sluice()
-        .arg("-c")
-        .arg(&conf)
-        .env("SLUICE_YAML_E2E", "prod")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    let line = loop {
-        let found = std::fs::read_dir(&out_dir).ok().and_then(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .find_map(|text| text.lines().next().map(str::to_string))
-        });
-        if let Some(l) = found {
-            break Some(l);
-        }
-        if start.elapsed() > Duration::from_secs(10) || child.try_wait().expect("wait").is_some() {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().expect("output");
+    let mut cmd = sluice();
+    cmd.arg("-c").arg(&conf).env("SLUICE_YAML_E2E", "prod");
+    let (line, out) = common::run_until_first_line(cmd, &out_dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = line.unwrap_or_else(|| panic!("no output file written under {}: {stderr}", out_dir.display()));
     let record: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
     assert_eq!(record, serde_json::json!({"message": "hello from yaml", "env": "prod"}), "{line}");
     assert!(out.status.success(), "{stderr}");

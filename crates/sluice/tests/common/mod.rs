@@ -281,3 +281,28 @@ pub fn delivered_messages(out: &Path) -> std::collections::HashMap<String, usize
     }
     seen
 }
+
+/// Run sluice (`cmd`) until a file under `out_dir` has a line (10 s at most), then stop it with SIGTERM:
+/// the first line written and how sluice ended. Panics with sluice's stderr when nothing was written.
+pub fn run_until_first_line(mut cmd: Command, out_dir: &Path) -> (String, std::process::Output) {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn sluice");
+    let start = Instant::now();
+    let line = loop {
+        let found = std::fs::read_dir(out_dir).ok().and_then(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .find_map(|text| text.lines().next().map(str::to_string))
+        });
+        if found.is_some() || start.elapsed() > Duration::from_secs(10) || child.try_wait().expect("wait").is_some() {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().expect("output");
+    let line = line.unwrap_or_else(|| {
+        panic!("no output written under {}: {}", out_dir.display(), String::from_utf8_lossy(&out.stderr))
+    });
+    (line, out)
+}

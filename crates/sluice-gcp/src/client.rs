@@ -329,11 +329,10 @@ impl ChunkWriter for GoogleCloudWriter {
             };
             // Each entry is serialized once, into the request it goes in.
             scratch.clear();
-            let size = match serde_json::to_writer(&mut scratch, &built.json) {
+            let size = match built.write_json(&mut scratch) {
                 Ok(()) => scratch.len(),
                 Err(_) => usize::MAX,
             };
-            drop(built.json);
             if size > limits.max_entry_bytes {
                 let reason = format!("entry larger than the {}-byte limit", limits.max_entry_bytes);
                 self.count_dropped(&reason, 1);

@@ -3,7 +3,7 @@ use crate::resource::{resource_for, Platform, Resource, TagMatcher};
 use crate::severity::{parse_severity, SEVERITY_KEYS};
 use chrono::{DateTime, Utc};
 use serde_json::{Map as JMap, Value as J};
-use sluice_core::event::{parse_json_map, EventTime, Map, Value};
+use sluice_core::event::{parse_json_map, write_json, write_json_str, EventTime, Map, Value};
 use sluice_core::timefmt::TimeFormatter;
 use std::sync::LazyLock;
 
@@ -50,12 +50,76 @@ pub struct EntryOptions {
     pub matcher: TagMatcher,
 }
 
-/// A mapped entry, plus what request-level grouping needs.
+/// A mapped entry, plus what request-level grouping needs. It is written as JSON directly (a JSON value
+/// tree per entry, with a hash map per object, was most of the output's cost).
 #[derive(Debug, Clone)]
 pub struct BuiltEntry {
     pub log_name: String,
     pub resource: Resource,
-    pub json: J,
+    timestamp: String,
+    severity: &'static str,
+    /// The optional LogEntry fields that are set, in LogEntry order.
+    fields: Vec<(&'static str, J)>,
+    /// What is left of the record, for `jsonPayload` (None with a `textPayload`).
+    payload: Option<Map>,
+}
+
+impl BuiltEntry {
+    /// Append the LogEntry's JSON.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        out.extend_from_slice(b"{\"logName\":");
+        write_json_str(self.log_name.as_bytes(), out);
+        out.extend_from_slice(b",\"resource\":");
+        self.resource.write_json(out);
+        out.extend_from_slice(b",\"timestamp\":");
+        write_json_str(self.timestamp.as_bytes(), out);
+        out.extend_from_slice(b",\"severity\":");
+        write_json_str(self.severity.as_bytes(), out);
+        for (k, v) in &self.fields {
+            out.push(b',');
+            write_json_str(k.as_bytes(), out);
+            out.push(b':');
+            serde_json::to_writer(&mut *out, v)?;
+        }
+        if let Some(p) = &self.payload {
+            out.extend_from_slice(b",\"jsonPayload\":");
+            write_payload_map(p, out);
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+/// A record as JSON, as [`to_json`] maps it (floats JSON cannot hold become strings).
+fn write_payload_map(m: &Map, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(k.as_bytes(), out);
+        out.push(b':');
+        write_payload_value(v, out);
+    }
+    out.push(b'}');
+}
+
+fn write_payload_value(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Float(f) if !f.is_finite() => write_json_str(f.to_string().as_bytes(), out),
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_payload_value(x, out);
+            }
+            out.push(b']');
+        }
+        Value::Map(m) => write_payload_map(m, out),
+        other => write_json(other, out),
+    }
 }
 
 const MAX_LOG_ID_LEN: usize = 512;
@@ -335,11 +399,7 @@ pub fn build_entry(
         }
     }
 
-    let mut entry = JMap::new();
-    entry.insert("logName".into(), J::String(log_name.clone()));
-    entry.insert("resource".into(), resource.to_json());
-    entry.insert("timestamp".into(), J::String(timestamp));
-    entry.insert("severity".into(), J::String(severity.into()));
+    let mut fields: Vec<(&'static str, J)> = Vec::new();
 
     if let Some(trace) = take_string(&mut record, &opts.keys.trace) {
         let trace = if opts.autoformat_stackdriver_trace && is_trace_id(&trace) {
@@ -347,26 +407,26 @@ pub fn build_entry(
         } else {
             trace
         };
-        entry.insert("trace".into(), J::String(trace));
+        fields.push(("trace", J::String(trace)));
     }
     if let Some(span) = take_string(&mut record, &opts.keys.span_id) {
-        entry.insert("spanId".into(), J::String(span));
+        fields.push(("spanId", J::String(span)));
     }
     if let Some(b) = record.get(&opts.keys.trace_sampled).and_then(as_bool) {
         record.remove(&opts.keys.trace_sampled);
-        entry.insert("traceSampled".into(), J::Bool(b));
+        fields.push(("traceSampled", J::Bool(b)));
     }
     if let Some(id) = take_string(&mut record, &opts.keys.insert_id) {
-        entry.insert("insertId".into(), J::String(id));
+        fields.push(("insertId", J::String(id)));
     }
     if let Some(h) = lift_struct(&mut record, &opts.keys.http_request, HTTP_FIELDS) {
-        entry.insert("httpRequest".into(), h);
+        fields.push(("httpRequest", h));
     }
     if let Some(o) = lift_struct(&mut record, &opts.keys.operation, OPERATION_FIELDS) {
-        entry.insert("operation".into(), o);
+        fields.push(("operation", o));
     }
     if let Some(s) = lift_struct(&mut record, &opts.keys.source_location, SOURCE_LOCATION_FIELDS) {
-        entry.insert("sourceLocation".into(), s);
+        fields.push(("sourceLocation", s));
     }
 
     // Labels: configured, then pod labels, then label_map fields, then the record's own labels.
@@ -388,7 +448,7 @@ pub fn build_entry(
         }
     }
     if !labels.is_empty() {
-        entry.insert("labels".into(), J::Object(labels));
+        fields.push(("labels", J::Object(labels)));
     }
 
     let text = if is_json || record.len() != 1 {
@@ -399,15 +459,17 @@ pub fn build_entry(
             _ => None,
         })
     };
-    match text {
-        Some(t) => entry.insert("textPayload".into(), J::String(t)),
-        None => entry.insert("jsonPayload".into(), J::Object(map_to_json(&record))),
+    let payload = match text {
+        Some(t) => {
+            fields.push(("textPayload", J::String(t)));
+            None
+        }
+        None => Some(record),
     };
 
-    Ok(BuiltEntry { log_name, resource, json: J::Object(entry) })
+    Ok(BuiltEntry { log_name, resource, timestamp, severity, fields, payload })
 }
 
-/// The body of one entries:write request.
 /// The `entries:write` body around entries already serialized and joined with commas: the same JSON as
 /// `{"entries": [...], "partialSuccess": .., "logName": .., "resource": ..}` built as a value, without
 /// holding every entry of a chunk as a value tree.
@@ -453,6 +515,22 @@ mod tests {
     }
 
     #[test]
+    fn the_payload_written_from_the_record_is_the_json_value_of_the_record() {
+        let mut nested = Map::new();
+        nested.insert("deep", Value::Array(vec![Value::Float(f64::NAN), Value::Float(2.5), Value::Null]));
+        let mut r = record! {"message" => "line \"one\"\n\u{1}é", "n" => -3i64, "big" => Value::UInt(u64::MAX)};
+        r.insert("inf", Value::Float(f64::NEG_INFINITY));
+        r.insert("bytes", Value::Bytes(vec![b'a', 0xff]));
+        r.insert("nested", Value::Map(nested));
+        r.insert("ok", Value::Bool(true));
+        let mut out = Vec::new();
+        write_payload_map(&r, &mut out);
+        let got: J = serde_json::from_slice(&out).unwrap();
+        assert_eq!(got, J::Object(map_to_json(&r)));
+        assert_eq!(got["inf"], "-inf");
+    }
+
+    #[test]
     fn request_body_is_the_json_of_the_request() {
         let entries = [json!({"textPayload": "a"}), json!({"jsonPayload": {"k": [1, "é\"x"]}})];
         let joined: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
@@ -476,7 +554,10 @@ mod tests {
     }
 
     fn build(o: &EntryOptions, tag: &str, r: Map) -> J {
-        build_entry(o, &platform(), tag, EventTime { sec: 1_764_000_000, nsec: 5 }, r, now()).unwrap().json
+        let built = build_entry(o, &platform(), tag, EventTime { sec: 1_764_000_000, nsec: 5 }, r, now()).unwrap();
+        let mut out = Vec::new();
+        built.write_json(&mut out).unwrap();
+        serde_json::from_slice(&out).unwrap()
     }
 
     #[test]

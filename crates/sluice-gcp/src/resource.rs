@@ -32,6 +32,23 @@ impl Resource {
             self.labels.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
         serde_json::json!({ "type": self.kind, "labels": labels })
     }
+
+    /// Append [`Resource::to_json`]'s JSON without building the value (once per entry).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use sluice_core::event::write_json_str;
+        out.extend_from_slice(b"{\"type\":");
+        write_json_str(self.kind.as_bytes(), out);
+        out.extend_from_slice(b",\"labels\":{");
+        for (i, (k, v)) in self.labels.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_str(k.as_bytes(), out);
+            out.push(b':');
+            write_json_str(v.as_bytes(), out);
+        }
+        out.extend_from_slice(b"}}");
+    }
 }
 
 /// Where the k8s names came from.

@@ -3,7 +3,7 @@ use crate::resource::{resource_for, Platform, Resource, TagMatcher};
 use crate::severity::{parse_severity, SEVERITY_KEYS};
 use chrono::{DateTime, Utc};
 use serde_json::{Map as JMap, Value as J};
-use sluice_core::event::{parse_json_map, write_json, write_json_str, EventTime, Map, Value};
+use sluice_core::event::{parse_json_map, write_json_map_with, write_json_str, EventTime, Map, NonFinite, Value};
 use sluice_core::timefmt::TimeFormatter;
 use std::sync::LazyLock;
 
@@ -83,42 +83,11 @@ impl BuiltEntry {
         }
         if let Some(p) = &self.payload {
             out.extend_from_slice(b",\"jsonPayload\":");
-            write_payload_map(p, out);
+            // As [`to_json`] maps a record: floats JSON cannot hold become strings.
+            write_json_map_with(p, NonFinite::Text, out);
         }
         out.push(b'}');
         Ok(())
-    }
-}
-
-/// A record as JSON, as [`to_json`] maps it (floats JSON cannot hold become strings).
-fn write_payload_map(m: &Map, out: &mut Vec<u8>) {
-    out.push(b'{');
-    for (i, (k, v)) in m.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_json_str(k.as_bytes(), out);
-        out.push(b':');
-        write_payload_value(v, out);
-    }
-    out.push(b'}');
-}
-
-fn write_payload_value(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Float(f) if !f.is_finite() => write_json_str(f.to_string().as_bytes(), out),
-        Value::Array(a) => {
-            out.push(b'[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_payload_value(x, out);
-            }
-            out.push(b']');
-        }
-        Value::Map(m) => write_payload_map(m, out),
-        other => write_json(other, out),
     }
 }
 
@@ -524,7 +493,7 @@ mod tests {
         r.insert("nested", Value::Map(nested));
         r.insert("ok", Value::Bool(true));
         let mut out = Vec::new();
-        write_payload_map(&r, &mut out);
+        write_json_map_with(&r, NonFinite::Text, &mut out);
         let got: J = serde_json::from_slice(&out).unwrap();
         assert_eq!(got, J::Object(map_to_json(&r)));
         assert_eq!(got["inf"], "-inf");

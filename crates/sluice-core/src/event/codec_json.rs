@@ -149,8 +149,27 @@ pub fn parse_json_map<I: JsonInput + ?Sized>(input: &I) -> Result<Map, JsonError
     }
 }
 
+/// How a float JSON cannot hold (NaN, infinities) is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonFinite {
+    /// `null` (sluice's formatters: Ruby's generator raises, we degrade rather than drop the record).
+    Null,
+    /// A string of Rust's spelling (`"NaN"`, `"inf"`, `"-inf"`), as google_cloud's value mapping does.
+    Text,
+}
+
 /// Append `v` as compact JSON.
 pub fn write_json(v: &Value, out: &mut Vec<u8>) {
+    write_json_with(v, NonFinite::Null, out)
+}
+
+/// Append a record as a compact JSON object.
+pub fn write_json_map(m: &Map, out: &mut Vec<u8>) {
+    write_json_map_with(m, NonFinite::Null, out)
+}
+
+/// [`write_json`] with a choice for non-finite floats.
+pub fn write_json_with(v: &Value, nf: NonFinite, out: &mut Vec<u8>) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -160,6 +179,7 @@ pub fn write_json(v: &Value, out: &mut Vec<u8>) {
             out.extend_from_slice(fmt_i64(*i, &mut b));
         }
         Value::UInt(u) => out.extend_from_slice(u.to_string().as_bytes()),
+        Value::Float(f) if nf == NonFinite::Text && !f.is_finite() => write_json_str(f.to_string().as_bytes(), out),
         Value::Float(f) => write_json_float(*f, out),
         Value::Str(s) => write_json_str(s.as_bytes(), out),
         Value::Bytes(b) => write_json_str(String::from_utf8_lossy(b).as_bytes(), out),
@@ -169,16 +189,16 @@ pub fn write_json(v: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_json(v, out);
+                write_json_with(v, nf, out);
             }
             out.push(b']');
         }
-        Value::Map(m) => write_json_map(m, out),
+        Value::Map(m) => write_json_map_with(m, nf, out),
     }
 }
 
-/// Append a record as a compact JSON object.
-pub fn write_json_map(m: &Map, out: &mut Vec<u8>) {
+/// [`write_json_map`] with a choice for non-finite floats.
+pub fn write_json_map_with(m: &Map, nf: NonFinite, out: &mut Vec<u8>) {
     out.push(b'{');
     for (i, (k, v)) in m.iter().enumerate() {
         if i > 0 {
@@ -186,7 +206,7 @@ pub fn write_json_map(m: &Map, out: &mut Vec<u8>) {
         }
         write_json_str(k.as_bytes(), out);
         out.push(b':');
-        write_json(v, out);
+        write_json_with(v, nf, out);
     }
     out.push(b'}');
 }

@@ -6,7 +6,10 @@ mod time;
 mod value;
 
 pub(crate) use codec_json::write_json_float;
-pub use codec_json::{parse_json_map, parse_json_value, write_json, write_json_map, write_json_str, JsonError};
+pub use codec_json::{
+    parse_json_map, parse_json_value, write_json, write_json_map, write_json_map_with, write_json_str, write_json_with,
+    JsonError, NonFinite,
+};
 pub use codec_msgpack::{
     decode_entry, read_time, read_value, write_entry, write_entry_json, write_event_time, write_map, write_value,
     MsgpackError,

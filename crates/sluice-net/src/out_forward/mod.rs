@@ -15,7 +15,7 @@ use node::{Node, SendError, Server};
 use parking_lot::Mutex;
 use sluice_core::buffer::{BufferDefaults, BufferedOutput, Chunk, ChunkKeys, ChunkWriter, WriteError};
 use sluice_core::config::{ConfigError, Element};
-use sluice_core::event::{decode_entry, read_time, write_event_time, write_map, Events};
+use sluice_core::event::{decode_entry, read_time, write_map, Events};
 use sluice_core::plugin::{BuildCtx, EmitError, Output, OutputMetrics, PluginError, Shutdown};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -312,22 +312,19 @@ pub fn packed_entries(data: &[u8], time_as_integer: bool) -> Result<(Vec<u8>, us
         let tag_len = object_len(&entry[1..]).ok().flatten().ok_or("corrupt chunk entry")?;
         let body = &entry[1 + tag_len..];
         out.push(0x92);
-        let (_, time_len) = read_time(body).map_err(|e| e.to_string())?;
-        if matches!(body.get(time_len), Some(0xc4..=0xc6)) {
-            // A record buffered as JSON text (by another output's buffer at this path): sent as a map.
-            let (_, t, record, _) = decode_entry(entry).map_err(|e| e.to_string())?;
-            if time_as_integer {
-                let _ = rmp::encode::write_sint(&mut out, t.sec);
-            } else {
-                write_event_time(t, &mut out);
-            }
-            write_map(&record, &mut out);
-        } else if time_as_integer {
-            let (t, used) = read_time(body).map_err(|e| e.to_string())?;
+        let (t, used) = read_time(body).map_err(|e| e.to_string())?;
+        if time_as_integer {
             let _ = rmp::encode::write_sint(&mut out, t.sec);
-            out.extend_from_slice(&body[used..]);
         } else {
-            out.extend_from_slice(body);
+            out.extend_from_slice(&body[..used]);
+        }
+        let record = &body[used..];
+        if matches!(record.first(), Some(0xc4..=0xc6)) {
+            // A record buffered as JSON text (by another output's buffer at this path): sent as a map.
+            let (_, _, record, _) = decode_entry(entry).map_err(|e| e.to_string())?;
+            write_map(&record, &mut out);
+        } else {
+            out.extend_from_slice(record);
         }
         pos += n;
         count += 1;
